@@ -18,7 +18,8 @@ inline constexpr uint32_t kDefaultMaxRetryAfterSeconds = 300;
 // nullopt for a value that is neither. Never throws; any input is safe.
 std::optional<uint64_t> ParseRetryAfterMs(std::string_view value, int64_t now_unix_ms);
 
-// Classifies one response. now_unix_ms 0 means the system clock.
+// Classifies one response. The request's now_unix_ms 0 means the system clock;
+// max_retry_after_s caps a Retry-After (0 means kDefaultMaxRetryAfterSeconds).
 signal::integration::v1::ClassifyResponse Classify(
     const signal::integration::v1::ClassifyRequest& request,
     uint32_t max_retry_after_s = kDefaultMaxRetryAfterSeconds);

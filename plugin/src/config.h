@@ -38,6 +38,10 @@ inline constexpr uint32_t kMaxBatchSize = 500;              // events per reques
 // ValidateConfig: merges the variant's default_config under the user's config JSON,
 // checks every field and fills the response (violations, merged config, secret
 // field keys, delivery settings, variant). Never puts a secret value in a message.
+// An empty variant means the first; empty config text means "{}". The merged config
+// keeps the user's values as typed (normalisation happens in ParseMergedConfig), user
+// keys first, then the defaults they did not set; JSON nulls take the default. The
+// delivery settings are filled only when the config is valid.
 signal::integration::v1::ValidateConfigResponse ValidateConfig(
     const signal::integration::v1::CatalogEntry& entry, std::string_view variant,
     std::string_view user_config_json);
