@@ -1,0 +1,213 @@
+// The host's durable state in SQLite (WAL): installed integrations (templates) and
+// their immutable revisions, the per-integration delivery queue, dead letters and
+// the delivery-attempt log. Knows nothing about any vendor.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace signal_host {
+
+class SecretBox;  // host/crypto/secret_box.h: AES-256-GCM under ENCRYPTION_KEY
+
+// An installed integration (Signal's "integration template").
+struct IntegrationRecord {
+  std::string id;  // "tmpl_<26 chars>"
+  std::string org_id;
+  std::string name;    // unique within the org
+  std::string vendor;  // catalog key, e.g. "hightouch"
+  std::string description;
+  std::string catalog_vendor_key;  // set when installed from the catalog
+  std::string catalog_variant_key;
+  int current_revision = 0;  // highest revision_number
+  // Delivery status: "active", "held" (setup failure; events kept) or "disabled".
+  std::string status = "active";
+  std::string status_reason;  // why it is held, for operators
+  int64_t created_at_ms = 0;
+  int64_t updated_at_ms = 0;
+};
+
+// One immutable snapshot of an integration's config.
+struct RevisionRecord {
+  std::string id;  // "rev_<26 chars>"
+  std::string integration_id;
+  std::string org_id;
+  int revision_number = 0;
+  std::string config_json;  // merged config, plaintext in memory, encrypted at rest
+  std::vector<std::string> secret_fields;
+  std::string delivery_mode;      // "server_side"
+  std::string delivery_settings;  // serialized signal.integration.v1.DeliverySettings
+  std::string change_summary;
+  std::string created_by;  // user id (JWT sub)
+  int64_t created_at_ms = 0;
+};
+
+// An event waiting for delivery to one integration.
+struct QueuedEvent {
+  int64_t seq = 0;  // queue order, unique across the store
+  std::string integration_id;
+  std::string message_id;
+  std::string payload;    // canonical Signal event JSON
+  uint32_t attempts = 0;  // delivery attempts made so far
+  int64_t enqueued_at_ms = 0;
+  int64_t first_attempt_at_ms = 0;  // 0 until the first attempt
+  int64_t next_attempt_at_ms = 0;   // not before this time
+};
+
+struct EnqueueItem {
+  std::string_view integration_id;
+  std::string_view message_id;
+  std::string_view payload;
+};
+
+struct DeadLetter {
+  int64_t id = 0;
+  std::string integration_id;
+  std::string message_id;
+  std::string payload;
+  std::string reason;  // plugin reason code or classification code
+  std::string message;
+  int32_t last_status = 0;    // last vendor HTTP status (0: none)
+  std::string last_response;  // truncated vendor response body
+  uint32_t attempts = 0;
+  int64_t created_at_ms = 0;
+  bool replayed = false;
+};
+
+// One request sent to a vendor (or a local rejection), for Live Events.
+struct AttemptRecord {
+  int64_t id = 0;
+  std::string integration_id;
+  std::vector<std::string> message_ids;
+  std::string event_types;  // comma-separated distinct Signal types in the request
+  uint32_t attempt = 0;     // highest attempt number among its events
+  int32_t http_status = 0;  // 0: no response
+  int64_t latency_ms = 0;
+  std::string outcome;   // delivered, transient, throttle, split, setup_failure, reject
+  std::string request;   // method, url, headers (secrets redacted), truncated body
+  std::string response;  // truncated response body or transport error
+  std::string message;   // the plugin's classification message
+  int64_t created_at_ms = 0;
+};
+
+// Cursor pagination: items after `cursor` (opaque, empty = start), at most `limit`.
+struct Page {
+  std::string cursor;
+  size_t limit = 50;
+};
+template <typename T>
+struct PageResult {
+  std::vector<T> items;
+  std::string next_cursor;  // empty when there are no more
+};
+
+struct StoreOptions {
+  std::string path;                       // SQLite file; ":memory:" not supported (WAL)
+  size_t attempt_retention = 10000;       // newest attempt records kept
+  size_t dead_letter_retention = 100000;  // newest dead letters kept
+  // Unix milliseconds for enqueued_at/created_at and the due time of new events; tests
+  // inject one so that Lease's now_ms and Enqueue agree. Default: the system clock.
+  std::function<int64_t()> clock_ms;
+  // synchronous=FULL makes durable writes (see Store) reach the disk before the call
+  // returns, power loss included. NORMAL (false) survives process crashes only; kept
+  // for measurements.
+  bool synchronous_full = true;
+};
+
+// Thread-safe. Writes from all threads go through one committer thread that commits
+// whatever is pending in one transaction (group commit); reads use their own
+// connections. One process at a time may open a given path (FailedPrecondition
+// otherwise). List methods return InvalidArgument for a cursor they did not issue.
+class Store {
+ public:
+  // `secrets` is required and must outlive the store.
+  static absl::StatusOr<std::unique_ptr<Store>> Open(const StoreOptions& options,
+                                                     const SecretBox* secrets);
+  virtual ~Store() = default;
+
+  // Integrations and revisions. CreateIntegration stores the template and its first
+  // revision in one transaction; a duplicate (org_id, name) is AlreadyExists.
+  virtual absl::Status CreateIntegration(IntegrationRecord& integration,
+                                         RevisionRecord& first_revision) = 0;
+  virtual absl::StatusOr<IntegrationRecord> GetIntegration(std::string_view org_id,
+                                                           std::string_view id) = 0;
+  // In creation order.
+  virtual absl::StatusOr<PageResult<IntegrationRecord>> ListIntegrations(std::string_view org_id,
+                                                                         const Page& page) = 0;
+  // Every integration of every org (the delivery engine's view).
+  virtual absl::StatusOr<std::vector<IntegrationRecord>> AllIntegrations() = 0;
+  // Deletes the integration, its revisions and its queued events.
+  virtual absl::Status DeleteIntegration(std::string_view org_id, std::string_view id) = 0;
+  // Appends a revision (number = current + 1) and makes it current; clears a hold.
+  virtual absl::Status AddRevision(RevisionRecord& revision) = 0;
+  virtual absl::StatusOr<RevisionRecord> GetRevision(std::string_view integration_id,
+                                                     int revision_number) = 0;
+  // Newest first.
+  virtual absl::StatusOr<PageResult<RevisionRecord>> ListRevisions(std::string_view integration_id,
+                                                                   const Page& page) = 0;
+  virtual absl::Status SetStatus(std::string_view integration_id, std::string_view status,
+                                 std::string_view reason) = 0;
+
+  // Queue. Enqueue returns only after the events are committed to disk; concurrent
+  // callers are grouped into one transaction (group commit).
+  // All items or none; an unknown integration id is NotFound. New events are due at
+  // once (next_attempt_at = enqueued_at = clock_ms()).
+  virtual absl::Status Enqueue(std::span<const EnqueueItem> items) = 0;
+  // Up to `max` events of the integration that are due (next_attempt_at <= now) and
+  // not already leased, earliest due first, ties in seq order (so events never retried
+  // come in enqueue order, and a retry whose time has come is not starved by new
+  // events). Cost is O(max + leased), whatever the queue depth. Leases live in memory:
+  // after a restart every queued event is due again (at-least-once).
+  virtual absl::StatusOr<std::vector<QueuedEvent>> Lease(std::string_view integration_id,
+                                                         size_t max, int64_t now_ms) = 0;
+  // Gives leased events back without change (e.g. the integration was held).
+  virtual void Release(std::span<const int64_t> seqs) = 0;
+  // Complete, ScheduleRetry, DeadLetterEvents and RecordAttempt return once committed
+  // but without waiting for an fsync of their own: the next durable commit (any other
+  // write) or checkpoint makes them durable. A power cut can undo them, which at worst
+  // delivers or retries an event again; it never loses one. A process crash loses none.
+  // Delivered: removes the events.
+  virtual absl::Status Complete(std::span<const int64_t> seqs) = 0;
+  // Failed but retryable: counts the attempt, schedules the next one, releases the lease.
+  virtual absl::Status ScheduleRetry(std::span<const int64_t> seqs, int64_t next_attempt_at_ms,
+                                     int64_t attempted_at_ms) = 0;
+  // Moves events to dead letters with a reason, atomically, and releases their leases.
+  // The dead letter's attempts is the event's count (as ScheduleRetry counted it).
+  virtual absl::Status DeadLetterEvents(std::span<const int64_t> seqs, std::string_view reason,
+                                        std::string_view message, int32_t last_status,
+                                        std::string_view last_response) = 0;
+  // Events queued (leased or not); kept in memory, so cheap. 0 for an unknown id.
+  virtual absl::StatusOr<size_t> QueueDepth(std::string_view integration_id) = 0;
+
+  // Dead letters.
+  virtual absl::StatusOr<PageResult<DeadLetter>> ListDeadLetters(std::string_view integration_id,
+                                                                 std::string_view reason,
+                                                                 const Page& page) = 0;
+  // Re-queues dead letters (by id, or all matching integration/reason when ids is
+  // empty) and marks them replayed. Returns how many were re-queued. Dead letters already
+  // replayed, or whose integration was deleted, are skipped. Re-queued events start
+  // again with attempts 0, due now, after the events already queued.
+  virtual absl::StatusOr<size_t> ReplayDeadLetters(std::string_view integration_id,
+                                                   std::string_view reason,
+                                                   std::span<const int64_t> ids) = 0;
+
+  // Attempt log with bounded retention (trimmed in amortised steps, so up to 1/16
+  // above the limit between trims). Dead letters are trimmed the same way. Lists of
+  // dead letters and attempts are newest first; empty filters match everything.
+  virtual absl::Status RecordAttempt(AttemptRecord& attempt) = 0;
+  virtual absl::StatusOr<PageResult<AttemptRecord>> ListAttempts(std::string_view integration_id,
+                                                                 std::string_view message_id,
+                                                                 std::string_view outcome,
+                                                                 const Page& page) = 0;
+};
+
+}  // namespace signal_host
