@@ -1,0 +1,144 @@
+// The delivery engine: for every installed integration, a worker that leases due
+// events from the store, batches them, has the integration's plugin translate them
+// into vendor requests, sends those through the shared HttpSender under a token
+// bucket, and acts on the plugin's classification of each response:
+//
+//   DELIVERED      Complete (the events leave the queue).
+//   TRANSIENT      ScheduleRetry after full-jitter backoff, Retry-After as a floor; an
+//                  event is dead-lettered only once BOTH max_attempts and
+//                  retry_window_s (from its first attempt) are exhausted.
+//   THROTTLE       as TRANSIENT, and no request to the integration before the deadline.
+//   SPLIT          each half is translated and sent on its own, down to single events.
+//   SETUP_FAILURE  the integration is held (store status "held"), its leased events
+//                  released without counting an attempt; a periodic credential
+//                  re-probe or a new revision (Refresh) resumes it.
+//   REJECT         dead letters with the classification code and the last response.
+//
+// Every vendor request (and every local rejection) becomes an AttemptRecord in the
+// store, then goes to the attempt listener. At-least-once: an event leaves the queue
+// only through Complete or DeadLetterEvents; leases are given back otherwise.
+//
+// The engine knows no vendor: everything vendor-specific comes from the plugin's
+// gRPC service (Translate, Classify, CheckCredentials).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "host/delivery/http_sender.h"
+#include "host/metrics/host_metrics.h"
+#include "host/store/store.h"
+#include "signal/integration/v1/integration.grpc.pb.h"
+
+namespace signal_host::delivery {
+
+struct EngineOptions {
+  // How often a held integration's credentials are checked again.
+  absl::Duration credential_probe_interval = absl::Seconds(60);
+  // Vendor requests outstanding per integration (pipelining).
+  size_t max_in_flight_per_integration = 6;
+  // Events leased ahead per integration, in requests' worth (× max_events_per_request).
+  size_t lease_ahead_requests = 4;
+  // The queue is polled at least this often even without Notify (retries falling
+  // due, replayed dead letters, events enqueued by another process).
+  absl::Duration idle_poll_interval = absl::Seconds(1);
+  // Response bytes handed to Classify, and bytes kept in attempt records.
+  size_t classify_body_bytes = 64 * 1024;
+  size_t record_body_bytes = 4 * 1024;
+  size_t record_response_bytes = 4 * 1024;
+  // Deadline of each plugin call (Translate, Classify, CheckCredentials).
+  absl::Duration plugin_call_timeout = absl::Seconds(30);
+  // How long Stop() lets in-flight requests finish before abandoning them (their
+  // events are released, not counted as attempted).
+  absl::Duration stop_drain_timeout = absl::Seconds(30);
+  HttpSender::Options sender;
+  // Wall clock, unix milliseconds; empty: the system clock.
+  std::function<int64_t()> now_ms;
+  // Operational log lines (never contain secrets); empty: stderr.
+  std::function<void(std::string_view)> log;
+};
+
+// What the admin API shows about an integration's delivery.
+struct IntegrationDeliveryStatus {
+  std::string integration_id;
+  std::string status;           // "active" or "held"
+  std::string reason;           // why it is held; empty when active
+  size_t queue_depth = 0;
+  // Held: the next credential probe. Throttled: the end of the pause. Otherwise 0.
+  int64_t next_attempt_at_ms = 0;
+  int revision = 0;
+  size_t requests_in_flight = 0;
+  // Passes the worker's loop has made; tests wait on it to know the worker looked.
+  uint64_t passes = 0;
+};
+
+class DeliveryEngine {
+ public:
+  using Stub = signal::integration::v1::Integration::StubInterface;
+  // The loaded plugin serving a catalog key (the integration's vendor), or null.
+  using PluginLookup = std::function<Stub*(std::string_view vendor)>;
+  // Called on a worker thread after each attempt is recorded; keep it short.
+  using AttemptListener = std::function<void(const AttemptRecord&)>;
+
+  // `store` and the plugins must outlive the engine; `metrics` may be null.
+  DeliveryEngine(Store* store, PluginLookup plugins, metrics::HostMetrics* metrics,
+                 EngineOptions options = {});
+  ~DeliveryEngine();  // Stop()
+  DeliveryEngine(const DeliveryEngine&) = delete;
+  DeliveryEngine& operator=(const DeliveryEngine&) = delete;
+
+  // Creates the HTTP sender and a worker per integration that is not disabled.
+  absl::Status Start();
+  // Stops leasing, finishes the requests in flight and commits their outcomes, gives
+  // back every other lease, and joins the workers. Idempotent.
+  void Stop();
+
+  // Wakes the integration's worker: events were enqueued for it. Cheap; call it
+  // after every Enqueue.
+  void Notify(std::string_view integration_id);
+  // Re-reads the integration and its current revision after an install, a new
+  // revision (which also resumes a held integration), a status change or a delete.
+  absl::Status Refresh(std::string_view integration_id);
+
+  void SetAttemptListener(AttemptListener listener);
+
+  absl::StatusOr<IntegrationDeliveryStatus> IntegrationStatus(std::string_view integration_id);
+  std::vector<IntegrationDeliveryStatus> AllStatuses();
+
+ private:
+  class Worker;  // one per integration, defined in the .cc
+
+  void Log(std::string_view line) const;
+  int64_t NowMs() const;
+  absl::Status StartWorkerLocked(const IntegrationRecord& record);
+  void ReapRetiredLocked();
+  void UpdateQueueDepthGauges();
+
+  Store* const store_;
+  const PluginLookup plugins_;
+  metrics::HostMetrics* const metrics_;
+  EngineOptions options_;
+  std::unique_ptr<HttpSender> sender_;
+
+  mutable std::shared_mutex workers_mu_;
+  std::unordered_map<std::string, std::unique_ptr<Worker>> workers_;
+  std::vector<std::unique_ptr<Worker>> retired_;  // draining after delete/disable
+  bool started_ = false;
+  bool stopped_ = false;
+  int collect_hook_ = 0;
+
+  std::mutex listener_mu_;
+  std::shared_ptr<const AttemptListener> listener_;
+};
+
+}  // namespace signal_host::delivery
