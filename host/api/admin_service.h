@@ -1,0 +1,87 @@
+// The Management API (docs/API.md): integration catalog and install, integrations
+// and revisions, dead letters, live events (list and SSE stream), plus /metrics,
+// /healthz and /readyz. Every /v1/admin route authenticates a HS256 JWT, applies the
+// per-user rate limit, then checks the role's permission.
+//
+// HTTP-library free (see api_types.h); http_frontend.cc maps routes onto Handle().
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "api_types.h"
+#include "attempt_hub.h"
+#include "host/metrics/metrics.h"
+#include "host/store/store.h"
+#include "integration_directory.h"
+
+namespace signal_host::daemon {
+class PluginRegistry;
+}
+namespace signal_host::delivery {
+class DeliveryEngine;
+}
+
+namespace signal_host::api {
+
+enum class AdminRoute {
+  kCatalogList,        // GET  /v1/admin/integration-catalog
+  kCatalogGet,         // GET  /v1/admin/integration-catalog/{key}
+  kCatalogInstall,     // POST /v1/admin/integration-catalog/{key}/install
+  kIntegrationsList,   // GET  /v1/admin/integrations
+  kIntegrationGet,     // GET  /v1/admin/integrations/{id}
+  kIntegrationDelete,  // DELETE /v1/admin/integrations/{id}
+  kRevisionsList,      // GET  /v1/admin/integrations/{id}/revisions
+  kRevisionGet,        // GET  /v1/admin/integrations/{id}/revisions/{n}
+  kRevisionCreate,     // POST /v1/admin/integrations/{id}/revisions
+  kDeadLettersList,    // GET  /v1/admin/dead-letters
+  kDeadLettersReplay,  // POST /v1/admin/dead-letters/replay
+  kLiveEventsList,     // GET  /v1/admin/live-events
+  kLiveEventsStream,   // GET  /v1/admin/live-events/stream
+  kHealth,             // GET  /healthz
+  kReady,              // GET  /readyz
+  kMetrics,            // GET  /metrics
+};
+
+struct AdminServiceOptions {
+  std::string jwt_secret;
+  int rate_limit_per_minute = 100;
+  // Deadlines of the plugin calls made while serving a request.
+  std::chrono::milliseconds validate_timeout{10000};
+  std::chrono::milliseconds credentials_timeout{30000};
+  // How often an idle live-event stream sends a keep-alive comment.
+  std::chrono::milliseconds stream_keepalive{15000};
+  // Each open live-event stream holds one of the listener's threads; beyond this many
+  // a new stream is refused (503) so the API stays responsive.
+  int max_live_streams = 8;
+};
+
+struct AdminServiceDeps {
+  Store* store = nullptr;
+  const daemon::PluginRegistry* plugins = nullptr;
+  IntegrationDirectory* directory = nullptr;
+  delivery::DeliveryEngine* engine = nullptr;  // may be null (no delivery)
+  AttemptHub* hub = nullptr;
+  metrics::Registry* registry = nullptr;
+  // True once start-up finished and until shutdown begins.
+  const std::atomic<bool>* ready = nullptr;
+};
+
+class AdminService {
+ public:
+  AdminService(AdminServiceOptions options, AdminServiceDeps deps);
+  ~AdminService();
+  AdminService(const AdminService&) = delete;
+  AdminService& operator=(const AdminService&) = delete;
+
+  ApiResponse Handle(AdminRoute route, const ApiRequest& request);
+
+  class Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace signal_host::api

@@ -1,0 +1,54 @@
+// Reading the event API's bodies: one canonical Signal event (/v1/t, /v1/p, /v1/i,
+// /v1/g) or {"batch":[...]} (/v1/batch). Each event is re-written in one streaming
+// pass: numbers are copied as they were written (integers beyond 2^53 survive), key
+// order is kept, and the host's fields are filled in: `type` from the path, and
+// `messageId` and `timestamp` when absent or null.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace signal_host::api {
+
+struct IngestedEvent {
+  size_t index = 0;  // position in the request (0 for a single event)
+  std::string message_id;
+  std::string type;
+  std::string json;  // the canonical event, ready to queue
+};
+
+struct EventError {
+  size_t index = 0;
+  std::string code;  // invalid_event, invalid_field, missing_type, unsupported_type
+  std::string message;
+};
+
+struct IngestResult {
+  std::vector<IngestedEvent> events;
+  std::vector<EventError> errors;
+};
+
+struct IngestOptions {
+  // "track", "page", "identify" or "group" for the single-event paths; empty for a
+  // batch, whose events must carry their own type.
+  std::string path_type;
+  size_t max_batch_events = 500;
+  int64_t now_ms = 0;
+  // Makes a fresh messageId (UUID v4).
+  std::function<std::string()> new_message_id;
+};
+
+// Body-level problems (malformed JSON, not an object, no "batch" array, too many
+// events) are InvalidArgument; problems with one event of a batch are EventErrors.
+// A single-event body with a bad event is InvalidArgument too.
+absl::StatusOr<IngestResult> IngestEvents(std::string_view body, const IngestOptions& options);
+
+// True for track, page, identify and group.
+bool IsSignalEventType(std::string_view type);
+
+}  // namespace signal_host::api

@@ -1,0 +1,134 @@
+#include "event_service.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "event_ingest.h"
+#include "host/auth/jwt.h"
+#include "host/crypto/hmac.h"
+#include "host/delivery/delivery_engine.h"
+#include "log.h"
+
+namespace signal_host::api {
+
+EventService::EventService(EventServiceOptions options, EventServiceDeps deps)
+    : options_(std::move(options)), deps_(std::move(deps)) {
+  if (deps_.metrics != nullptr && deps_.metrics->registry != nullptr) {
+    auto requests = deps_.metrics->registry->AddCounter(
+        "signal_event_api_requests_total", "Event API requests by endpoint and status.",
+        {"endpoint", "status"});
+    if (requests.ok()) requests_ = *requests;
+  }
+}
+
+const PipelineRoute* EventService::Authenticate(const ApiRequest& request, ApiResponse& res) const {
+  if (request.authorization.empty()) {
+    SendError(res, 401, "UNAUTHENTICATED",
+              "send the pipeline key as \"Authorization: Bearer <pipeline key>\"");
+    return nullptr;
+  }
+  std::optional<std::string_view> key = BearerToken(request.authorization);
+  if (key) {
+    for (const PipelineRoute& pipeline : options_.pipelines) {
+      if (!pipeline.key.empty() && ConstantTimeEquals(*key, pipeline.key)) return &pipeline;
+    }
+  }
+  SendError(res, 401, "INVALID_PIPELINE_KEY", "the pipeline key is not valid");
+  return nullptr;
+}
+
+ApiResponse EventService::Handle(const std::string& type, const std::string& endpoint,
+                                 const ApiRequest& request) {
+  ApiResponse res;
+  auto count = [&] {
+    if (requests_ != nullptr) requests_->WithLabels({endpoint, std::to_string(res.status)}).Inc();
+  };
+  const PipelineRoute* pipeline = Authenticate(request, res);
+  if (pipeline == nullptr) {
+    count();
+    return res;
+  }
+
+  IngestOptions ingest;
+  ingest.path_type = type;
+  ingest.max_batch_events = options_.max_batch_events;
+  ingest.now_ms = NowMillis();
+  ingest.new_message_id = deps_.new_message_id;
+  absl::StatusOr<IngestResult> result = IngestEvents(request.body, ingest);
+  if (!result.ok()) {
+    SendError(res, 400, "BAD_REQUEST", std::string(result.status().message()));
+    count();
+    return res;
+  }
+
+  // The integrations this pipeline routes to, as the directory knows them now.
+  auto snapshot = deps_.directory->Current();
+  std::vector<const DirectoryEntry*> targets;
+  for (const DirectoryEntry& entry : snapshot->entries) {
+    if (entry.org_id != pipeline->org_id || entry.status == "disabled") continue;
+    if (!pipeline->integrations.empty() &&
+        std::find(pipeline->integrations.begin(), pipeline->integrations.end(), entry.name) ==
+            pipeline->integrations.end()) {
+      continue;
+    }
+    targets.push_back(&entry);
+  }
+
+  std::vector<EnqueueItem> items;
+  items.reserve(result->events.size() * targets.size());
+  for (const DirectoryEntry* target : targets) {
+    for (const IngestedEvent& event : result->events) {
+      items.push_back({target->id, event.message_id, event.json});
+    }
+  }
+  if (!items.empty()) {
+    if (absl::Status status = deps_.store->Enqueue(items); !status.ok()) {
+      LogError(absl::StrCat("enqueue failed: ", status.ToString()));
+      SendError(res, 503, "UNAVAILABLE",
+                "the events could not be stored; nothing was accepted, send them again");
+      count();
+      return res;
+    }
+    for (const DirectoryEntry* target : targets) {
+      if (deps_.engine != nullptr) deps_.engine->Notify(target->id);
+      if (deps_.metrics != nullptr && deps_.metrics->events_accepted != nullptr) {
+        deps_.metrics->events_accepted->WithLabels({target->id}).Inc(result->events.size());
+      }
+    }
+  } else if (!result->events.empty() && LogEnabled(LogLevel::kDebug)) {
+    LogDebug(absl::StrCat("pipeline ", pipeline->name, " has no integration; ",
+                          result->events.size(), " events accepted and not routed"));
+  }
+
+  if (result->errors.empty()) {
+    SendJson(res, 200, R"({"success":true})");
+    count();
+    return res;
+  }
+  rapidjson::StringBuffer buffer;
+  JsonWriter writer(buffer);
+  writer.StartObject();
+  WriteKey(writer, "success");
+  writer.Bool(false);
+  WriteKey(writer, "accepted");
+  writer.Uint64(result->events.size());
+  WriteKey(writer, "errors");
+  writer.StartArray();
+  for (const EventError& error : result->errors) {
+    writer.StartObject();
+    WriteKey(writer, "index");
+    writer.Uint64(error.index);
+    WriteKey(writer, "code");
+    WriteString(writer, error.code);
+    WriteKey(writer, "message");
+    WriteString(writer, error.message);
+    writer.EndObject();
+  }
+  writer.EndArray();
+  writer.EndObject();
+  SendJson(res, 200, std::string(buffer.GetString(), buffer.GetSize()));
+  count();
+  return res;
+}
+
+}  // namespace signal_host::api

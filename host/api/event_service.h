@@ -1,0 +1,61 @@
+// Signal's event API: POST /v1/t, /v1/p, /v1/i, /v1/g (one event) and /v1/batch,
+// authenticated by a pipeline key. Events are queued durably for every integration
+// the pipeline routes to before the answer goes out.
+//
+// HTTP-library free (see api_types.h); http_frontend.cc maps routes onto Handle().
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "api_types.h"
+#include "host/metrics/host_metrics.h"
+#include "host/store/store.h"
+#include "integration_directory.h"
+
+namespace signal_host::delivery {
+class DeliveryEngine;
+}
+
+namespace signal_host::api {
+
+struct PipelineRoute {
+  std::string name;
+  std::string key;  // the Bearer key
+  std::string org_id;
+  // Integration names; empty means every integration of the org that is not disabled.
+  std::vector<std::string> integrations;
+};
+
+struct EventServiceOptions {
+  std::vector<PipelineRoute> pipelines;
+  size_t max_batch_events = 500;
+};
+
+struct EventServiceDeps {
+  Store* store = nullptr;
+  IntegrationDirectory* directory = nullptr;
+  delivery::DeliveryEngine* engine = nullptr;   // Notify after each enqueue; may be null
+  metrics::HostMetrics* metrics = nullptr;      // may be null
+  std::function<std::string()> new_message_id;  // UUID v4
+};
+
+class EventService {
+ public:
+  EventService(EventServiceOptions options, EventServiceDeps deps);
+
+  // `type` is track, page, identify or group for the single-event paths, "" for
+  // /v1/batch; `endpoint` labels the request metric.
+  ApiResponse Handle(const std::string& type, const std::string& endpoint,
+                     const ApiRequest& request);
+
+ private:
+  const PipelineRoute* Authenticate(const ApiRequest& request, ApiResponse& res) const;
+
+  const EventServiceOptions options_;
+  const EventServiceDeps deps_;
+  metrics::Family<metrics::Counter>* requests_ = nullptr;
+};
+
+}  // namespace signal_host::api

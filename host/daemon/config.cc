@@ -1,0 +1,464 @@
+#include "config.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "yaml-cpp/yaml.h"
+
+#ifndef SIGNAL_DEFAULT_PLUGIN_DIR
+#define SIGNAL_DEFAULT_PLUGIN_DIR ""
+#endif
+
+namespace signal_host::daemon {
+namespace {
+
+namespace fs = std::filesystem;
+
+// --- YAML ---------------------------------------------------------------------------
+
+// Reads YAML nodes with the key path in every error. yaml-cpp throws; the throws stay
+// inside this file.
+class YamlReader {
+ public:
+  explicit YamlReader(std::string source) : source_(std::move(source)) {}
+
+  absl::Status CheckKeys(const YAML::Node& node, const std::string& path,
+                         const std::set<std::string>& allowed) {
+    if (!node.IsMap()) return Error(path, "must be a mapping");
+    for (const auto& item : node) {
+      std::string key = item.first.as<std::string>();
+      if (allowed.count(key) == 0) {
+        return Error(Join(path, key),
+                     absl::StrCat("unknown setting (allowed: ", absl::StrJoin(allowed, ", "), ")"));
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status String(const YAML::Node& node, const std::string& path, std::string& out) {
+    if (!node) return absl::OkStatus();
+    if (!node.IsScalar()) return Error(path, "must be a string");
+    out = node.as<std::string>();
+    return absl::OkStatus();
+  }
+
+  template <typename Int>
+  absl::Status Integer(const YAML::Node& node, const std::string& path, Int& out, int64_t min,
+                       int64_t max) {
+    if (!node) return absl::OkStatus();
+    int64_t value = 0;
+    if (!node.IsScalar() || !absl::SimpleAtoi(node.as<std::string>(), &value)) {
+      return Error(path, "must be an integer");
+    }
+    if (value < min || value > max) {
+      return Error(path, absl::StrCat("must be between ", min, " and ", max));
+    }
+    out = static_cast<Int>(value);
+    return absl::OkStatus();
+  }
+
+  absl::Status Error(const std::string& path, const std::string& problem) const {
+    return absl::InvalidArgumentError(absl::StrCat(source_, ": ", path, ": ", problem));
+  }
+
+  static std::string Join(const std::string& path, const std::string& key) {
+    return path.empty() ? key : absl::StrCat(path, ".", key);
+  }
+
+ private:
+  std::string source_;
+};
+
+#define RETURN_IF_ERROR(expr)          \
+  do {                                 \
+    absl::Status status_ = (expr);     \
+    if (!status_.ok()) return status_; \
+  } while (false)
+
+absl::Status ApplyYamlNode(const YAML::Node& root, YamlReader& r, DaemonConfig& c) {
+  if (!root || root.IsNull()) return absl::OkStatus();
+  RETURN_IF_ERROR(r.CheckKeys(root, "",
+                              {"data_dir", "plugin_dir", "runtime_dir", "bind", "log_level",
+                               "admin", "events", "store", "plugins", "pipelines"}));
+  RETURN_IF_ERROR(r.String(root["data_dir"], "data_dir", c.data_dir));
+  RETURN_IF_ERROR(r.String(root["plugin_dir"], "plugin_dir", c.plugin_dir));
+  RETURN_IF_ERROR(r.String(root["runtime_dir"], "runtime_dir", c.runtime_dir));
+  RETURN_IF_ERROR(r.String(root["bind"], "bind", c.bind_address));
+  RETURN_IF_ERROR(r.String(root["log_level"], "log_level", c.log_level));
+
+  if (YAML::Node admin = root["admin"]; admin && !admin.IsNull()) {
+    RETURN_IF_ERROR(r.CheckKeys(
+        admin, "admin", {"port", "rate_limit_per_minute", "max_body_bytes", "threads", "org_id"}));
+    RETURN_IF_ERROR(r.Integer(admin["port"], "admin.port", c.admin_port, 0, 65535));
+    RETURN_IF_ERROR(r.Integer(admin["rate_limit_per_minute"], "admin.rate_limit_per_minute",
+                              c.rate_limit_per_minute, 1, 1000000));
+    RETURN_IF_ERROR(r.Integer(admin["max_body_bytes"], "admin.max_body_bytes",
+                              c.admin_max_body_bytes, 1024, int64_t{1} << 30));
+    RETURN_IF_ERROR(r.Integer(admin["threads"], "admin.threads", c.admin_threads, 2, 1024));
+    RETURN_IF_ERROR(r.String(admin["org_id"], "admin.org_id", c.default_org_id));
+  }
+  if (YAML::Node events = root["events"]; events && !events.IsNull()) {
+    RETURN_IF_ERROR(
+        r.CheckKeys(events, "events", {"port", "max_body_bytes", "max_batch_events", "threads"}));
+    RETURN_IF_ERROR(r.Integer(events["port"], "events.port", c.events_port, 0, 65535));
+    RETURN_IF_ERROR(r.Integer(events["max_body_bytes"], "events.max_body_bytes",
+                              c.events_max_body_bytes, 1024, int64_t{1} << 30));
+    RETURN_IF_ERROR(r.Integer(events["max_batch_events"], "events.max_batch_events",
+                              c.max_batch_events, 1, 100000));
+    RETURN_IF_ERROR(r.Integer(events["threads"], "events.threads", c.events_threads, 1, 1024));
+  }
+  if (YAML::Node store = root["store"]; store && !store.IsNull()) {
+    RETURN_IF_ERROR(r.CheckKeys(store, "store", {"attempt_retention", "dead_letter_retention"}));
+    RETURN_IF_ERROR(r.Integer(store["attempt_retention"], "store.attempt_retention",
+                              c.attempt_retention, 1, int64_t{1} << 40));
+    RETURN_IF_ERROR(r.Integer(store["dead_letter_retention"], "store.dead_letter_retention",
+                              c.dead_letter_retention, 1, int64_t{1} << 40));
+  }
+  if (YAML::Node plugins = root["plugins"]; plugins && !plugins.IsNull()) {
+    if (!plugins.IsMap()) return r.Error("plugins", "must map catalog keys to settings");
+    for (const auto& item : plugins) {
+      std::string key = item.first.as<std::string>();
+      std::string path = absl::StrCat("plugins.", key);
+      if (item.second.IsNull()) continue;
+      RETURN_IF_ERROR(r.CheckKeys(item.second, path, {"options"}));
+      YAML::Node options = item.second["options"];
+      if (!options || options.IsNull()) continue;
+      if (!options.IsMap()) return r.Error(path + ".options", "must be a mapping");
+      auto& list = c.plugin_options[key];
+      for (const auto& option : options) {
+        std::string name = option.first.as<std::string>();
+        if (!option.second.IsScalar()) {
+          return r.Error(absl::StrCat(path, ".options.", name), "must be a scalar");
+        }
+        list.emplace_back(name, option.second.as<std::string>());
+      }
+    }
+  }
+  if (YAML::Node pipelines = root["pipelines"]; pipelines && !pipelines.IsNull()) {
+    if (!pipelines.IsSequence()) return r.Error("pipelines", "must be a list");
+    c.pipelines.clear();
+    std::set<std::string> names;
+    for (size_t i = 0; i < pipelines.size(); ++i) {
+      std::string path = absl::StrCat("pipelines[", i, "]");
+      const YAML::Node& node = pipelines[i];
+      RETURN_IF_ERROR(r.CheckKeys(node, path, {"name", "key", "org_id", "integrations"}));
+      PipelineConfig pipeline;
+      RETURN_IF_ERROR(r.String(node["name"], path + ".name", pipeline.name));
+      RETURN_IF_ERROR(r.String(node["key"], path + ".key", pipeline.key));
+      RETURN_IF_ERROR(r.String(node["org_id"], path + ".org_id", pipeline.org_id));
+      if (YAML::Node list = node["integrations"]; list && !list.IsNull()) {
+        if (!list.IsSequence()) return r.Error(path + ".integrations", "must be a list of names");
+        for (const auto& name : list) pipeline.integrations.push_back(name.as<std::string>());
+      }
+      if (!names.insert(pipeline.name).second) {
+        return r.Error(path + ".name", absl::StrCat("duplicate pipeline \"", pipeline.name, "\""));
+      }
+      if (pipeline.key.empty() && pipeline.name != "default") {
+        return r.Error(path + ".key",
+                       "is required (only the default pipeline gets a generated key)");
+      }
+      c.pipelines.push_back(std::move(pipeline));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// --- flags ----------------------------------------------------------------------------
+
+struct Flag {
+  std::string name;
+  std::string value;
+};
+
+// Splits "--name=value" / "--name value"; flags without a value are listed in
+// `boolean_flags`.
+absl::StatusOr<std::vector<Flag>> SplitFlags(const std::vector<std::string>& args, size_t begin,
+                                             const std::set<std::string>& value_flags,
+                                             const std::set<std::string>& boolean_flags) {
+  std::vector<Flag> flags;
+  for (size_t i = begin; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg.rfind("--", 0) != 0) {
+      return absl::InvalidArgumentError(absl::StrCat("unexpected argument \"", arg, "\""));
+    }
+    std::string name = arg.substr(2);
+    std::string value;
+    bool has_value = false;
+    if (size_t eq = name.find('='); eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+      has_value = true;
+    }
+    if (boolean_flags.count(name) > 0) {
+      if (has_value) return absl::InvalidArgumentError(absl::StrCat("--", name, " takes no value"));
+      flags.push_back({name, ""});
+      continue;
+    }
+    if (value_flags.count(name) == 0) {
+      return absl::InvalidArgumentError(absl::StrCat("unknown flag --", name, " (see --help)"));
+    }
+    if (!has_value) {
+      if (i + 1 >= args.size()) {
+        return absl::InvalidArgumentError(absl::StrCat("--", name, " needs a value"));
+      }
+      value = args[++i];
+    }
+    flags.push_back({name, value});
+  }
+  return flags;
+}
+
+absl::Status ParsePort(const std::string& flag, const std::string& text, int& out) {
+  int value = 0;
+  if (!absl::SimpleAtoi(text, &value) || value < 0 || value > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", flag, ": \"", text, "\" is not a port (0-65535)"));
+  }
+  out = value;
+  return absl::OkStatus();
+}
+
+absl::Status ReadFile(const std::string& path, std::string& out) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read config file ", path));
+  std::ostringstream text;
+  text << in.rdbuf();
+  out = text.str();
+  return absl::OkStatus();
+}
+
+// Applies the flags shared by serve and token: --config first (so other flags win).
+absl::Status ApplyConfigFile(const std::vector<Flag>& flags, DaemonConfig& config) {
+  for (const Flag& flag : flags) {
+    if (flag.name != "config") continue;
+    std::string text;
+    RETURN_IF_ERROR(ReadFile(flag.value, text));
+    RETURN_IF_ERROR(ApplyYaml(text, flag.value, config));
+    config.config_file = flag.value;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::string DaemonConfig::DatabasePath() const {
+  return (fs::path(data_dir) / "signal.db").string();
+}
+std::string DaemonConfig::JwtSecretPath() const {
+  return (fs::path(data_dir) / "jwt_secret").string();
+}
+std::string DaemonConfig::EncryptionKeyPath() const {
+  return (fs::path(data_dir) / "encryption_key").string();
+}
+std::string DaemonConfig::PipelineKeyPath() const {
+  return (fs::path(data_dir) / "pipeline_key").string();
+}
+
+absl::Status ApplyYaml(const std::string& yaml_text, const std::string& source,
+                       DaemonConfig& config) {
+  YamlReader reader(source);
+  try {
+    YAML::Node root = YAML::Load(yaml_text);
+    return ApplyYamlNode(root, reader, config);
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat(source, ": ", e.what()));
+  }
+}
+
+void FillDerivedDefaults(DaemonConfig& config) {
+  if (config.runtime_dir.empty()) {
+    config.runtime_dir = (fs::path(config.data_dir) / "run").string();
+  }
+  if (config.plugin_dir.empty()) {
+    std::error_code error;
+    std::string built = SIGNAL_DEFAULT_PLUGIN_DIR;
+    config.plugin_dir = !built.empty() && fs::is_directory(built, error) ? built : "./plugins";
+  }
+  bool has_default = false;
+  for (const PipelineConfig& pipeline : config.pipelines) {
+    has_default = has_default || pipeline.name == "default";
+  }
+  if (!has_default) config.pipelines.insert(config.pipelines.begin(), PipelineConfig());
+  for (PipelineConfig& pipeline : config.pipelines) {
+    if (pipeline.org_id.empty()) pipeline.org_id = config.default_org_id;
+  }
+}
+
+absl::StatusOr<CommandLine> ParseCommandLine(const std::vector<std::string>& args) {
+  CommandLine command_line;
+  DaemonConfig& config = command_line.config;
+  if (!args.empty() && (args[0] == "--help" || args[0] == "-h" || args[0] == "help")) {
+    command_line.command = CommandLine::Command::kHelp;
+    return command_line;
+  }
+
+  if (!args.empty() && args[0] == "token") {
+    command_line.command = CommandLine::Command::kToken;
+    auto flags = SplitFlags(args, 1, {"role", "org", "sub", "ttl", "config", "data-dir"}, {"help"});
+    if (!flags.ok()) return flags.status();
+    RETURN_IF_ERROR(ApplyConfigFile(*flags, config));
+    for (const Flag& flag : *flags) {
+      if (flag.name == "help") {
+        command_line.command = CommandLine::Command::kHelp;
+      } else if (flag.name == "role") {
+        command_line.token_role = flag.value;
+      } else if (flag.name == "org") {
+        command_line.token_org = flag.value;
+      } else if (flag.name == "sub") {
+        command_line.token_subject = flag.value;
+      } else if (flag.name == "ttl") {
+        if (!absl::SimpleAtoi(flag.value, &command_line.token_ttl_seconds) ||
+            command_line.token_ttl_seconds <= 0) {
+          return absl::InvalidArgumentError("--ttl must be a positive number of seconds");
+        }
+      } else if (flag.name == "data-dir") {
+        config.data_dir = flag.value;
+      }
+    }
+    bool org_given = std::any_of(flags->begin(), flags->end(),
+                                 [](const Flag& flag) { return flag.name == "org"; });
+    if (!org_given) command_line.token_org = config.default_org_id;
+    if (command_line.command == CommandLine::Command::kToken && command_line.token_role.empty()) {
+      return absl::InvalidArgumentError("token needs --role (viewer, editor, admin or owner)");
+    }
+    FillDerivedDefaults(config);
+    return command_line;
+  }
+
+  auto flags =
+      SplitFlags(args, 0,
+                 {"config", "data-dir", "plugin-dir", "runtime-dir", "admin-port", "events-port",
+                  "bind", "log-level", "plugin-option", "rate-limit", "pipeline-key"},
+                 {"help"});
+  if (!flags.ok()) return flags.status();
+  RETURN_IF_ERROR(ApplyConfigFile(*flags, config));
+  std::string pipeline_key;
+  for (const Flag& flag : *flags) {
+    if (flag.name == "help") {
+      command_line.command = CommandLine::Command::kHelp;
+    } else if (flag.name == "data-dir") {
+      config.data_dir = flag.value;
+    } else if (flag.name == "plugin-dir") {
+      config.plugin_dir = flag.value;
+    } else if (flag.name == "runtime-dir") {
+      config.runtime_dir = flag.value;
+    } else if (flag.name == "admin-port") {
+      RETURN_IF_ERROR(ParsePort(flag.name, flag.value, config.admin_port));
+    } else if (flag.name == "events-port") {
+      RETURN_IF_ERROR(ParsePort(flag.name, flag.value, config.events_port));
+    } else if (flag.name == "bind") {
+      config.bind_address = flag.value;
+    } else if (flag.name == "log-level") {
+      config.log_level = flag.value;
+    } else if (flag.name == "rate-limit") {
+      if (!absl::SimpleAtoi(flag.value, &config.rate_limit_per_minute) ||
+          config.rate_limit_per_minute < 1) {
+        return absl::InvalidArgumentError("--rate-limit must be a positive number per minute");
+      }
+    } else if (flag.name == "pipeline-key") {
+      pipeline_key = flag.value;
+    } else if (flag.name == "plugin-option") {
+      // KEY.NAME=VALUE, e.g. hightouch.events_base_url=http://127.0.0.1:9000
+      size_t dot = flag.value.find('.');
+      size_t eq = flag.value.find('=');
+      if (dot == std::string::npos || eq == std::string::npos || dot == 0 || eq < dot + 2) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--plugin-option \"", flag.value, "\" must look like KEY.NAME=VALUE"));
+      }
+      // A flag replaces the file's value of the same option.
+      auto& list = config.plugin_options[flag.value.substr(0, dot)];
+      std::string name = flag.value.substr(dot + 1, eq - dot - 1);
+      std::string value = flag.value.substr(eq + 1);
+      auto same = std::find_if(list.begin(), list.end(),
+                               [&](const auto& option) { return option.first == name; });
+      if (same != list.end()) {
+        same->second = value;
+      } else {
+        list.emplace_back(name, value);
+      }
+    }
+  }
+  if (config.log_level != "debug" && config.log_level != "info" && config.log_level != "warn" &&
+      config.log_level != "error") {
+    return absl::InvalidArgumentError(absl::StrCat("log level \"", config.log_level,
+                                                   "\" is not one of debug, info, warn, error"));
+  }
+  FillDerivedDefaults(config);
+  if (!pipeline_key.empty()) {
+    for (PipelineConfig& pipeline : config.pipelines) {
+      if (pipeline.name == "default") pipeline.key = pipeline_key;
+    }
+  }
+  return command_line;
+}
+
+std::string HelpText() {
+  return R"(signal-delivery-host: loads Signal integration plugins and delivers events durably.
+
+Usage:
+  signal-delivery-host [--config FILE] [flags]     serve the admin and event APIs
+  signal-delivery-host token --role ROLE [--org ORG] [--sub SUB] [--ttl SECONDS]
+                       [--config FILE] [--data-dir DIR]
+                                                   print an HS256 JWT for the admin API
+  signal-delivery-host --help
+
+Settings (flag / YAML key: default)
+  --config FILE                 YAML file with the settings below (flags win over it)
+  --data-dir DIR      data_dir: ./signal-data
+                      SQLite database signal.db, and the generated jwt_secret,
+                      encryption_key and pipeline_key files (mode 0600)
+  --plugin-dir DIR    plugin_dir: the build's plugin directory, else ./plugins
+                      every *.so in it is loaded; a broken one is logged and skipped
+  --runtime-dir DIR   runtime_dir: <data dir>/run
+                      each plugin also serves its gRPC interface on <dir>/<key>.sock
+  --bind ADDR         bind: 127.0.0.1   address of both listeners
+  --admin-port N      admin.port: 8084  Management API, UI, /metrics, /healthz, /readyz
+                                        (0 picks a free port; the bound ports are printed)
+  --events-port N     events.port: 8080 event API (/v1/t, /v1/p, /v1/i, /v1/g, /v1/batch)
+  --log-level L       log_level: info   debug, info, warn or error (to stderr)
+  --rate-limit N      admin.rate_limit_per_minute: 100   admin requests per user per minute
+  --pipeline-key KEY  pipelines[default].key: generated once and kept in <data dir>
+  --plugin-option KEY.NAME=VALUE
+                      plugins.KEY.options.NAME   an option for the plugin serving catalog
+                      key KEY (repeatable), e.g.
+                      --plugin-option hightouch.events_base_url=http://127.0.0.1:9000
+                      admin.max_body_bytes: 1048576    events.max_body_bytes: 524288
+                      events.max_batch_events: 500     admin.threads: 16
+                      events.threads: 8                admin.org_id: org_default
+                      store.attempt_retention: 10000   store.dead_letter_retention: 100000
+
+Pipelines (YAML only)
+  pipelines:
+    - name: default            # routes to every enabled integration of its org
+      key: dk_...              # optional for "default"; generated when absent
+    - name: web
+      key: dk_web_...
+      org_id: org_default
+      integrations: [Hightouch]   # integration names
+
+Example file
+  data_dir: /var/lib/signal
+  plugins:
+    hightouch:
+      options:
+        events_base_url: https://{region}.hightouch-events.com
+        api_base_url: https://api.hightouch.com
+
+Environment
+  JWT_SECRET       HS256 key for admin tokens (at least 32 characters). When unset, one is
+                   generated into <data dir>/jwt_secret (0600) and reused.
+  ENCRYPTION_KEY   AES-256-GCM key for secrets at rest: 64 hex characters or base64 of 32
+                   bytes. When unset, one is generated into <data dir>/encryption_key (0600).
+
+Signals
+  SIGTERM, SIGINT  stop accepting requests, drain deliveries in flight, close the store, exit 0.
+)";
+}
+
+}  // namespace signal_host::daemon

@@ -1,0 +1,92 @@
+// signal-delivery-host's settings: embedded defaults, then the YAML file, then flags
+// (and, for secrets, the environment). Every setting has a default, so the binary
+// runs with no file and no flag.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace signal_host::daemon {
+
+// A pipeline: an event-API key and the integrations its events go to.
+struct PipelineConfig {
+  std::string name = "default";
+  // The Bearer key clients send to the event API. Empty for the default pipeline
+  // means: generate one on first start and keep it in <data dir>/pipeline_key.
+  std::string key;
+  std::string org_id;  // empty: admin.org_id
+  // Integration names; empty means every enabled integration of the org.
+  std::vector<std::string> integrations;
+};
+
+struct DaemonConfig {
+  std::string config_file;  // the file read, if any
+
+  std::string data_dir = "./signal-data";
+  std::string plugin_dir;   // default: SIGNAL_DEFAULT_PLUGIN_DIR if it exists, else ./plugins
+  std::string runtime_dir;  // default: <data dir>/run
+  std::string bind_address = "127.0.0.1";
+  int admin_port = 8084;
+  int events_port = 8080;
+  std::string log_level = "info";  // debug, info, warn, error
+
+  // Admin API.
+  int rate_limit_per_minute = 100;  // per user (JWT sub)
+  size_t admin_max_body_bytes = 1 << 20;
+  int admin_threads = 16;  // includes long-lived live-event streams
+  std::string default_org_id = "org_default";
+
+  // Event API.
+  size_t events_max_body_bytes = 512 * 1024;
+  size_t max_batch_events = 500;
+  int events_threads = 8;
+
+  // Store.
+  size_t attempt_retention = 10000;
+  size_t dead_letter_retention = 100000;
+
+  // Catalog key -> plugin options, in file order then flag order.
+  std::map<std::string, std::vector<std::pair<std::string, std::string>>> plugin_options;
+
+  std::vector<PipelineConfig> pipelines;
+
+  // Derived paths.
+  std::string DatabasePath() const;
+  std::string JwtSecretPath() const;
+  std::string EncryptionKeyPath() const;
+  std::string PipelineKeyPath() const;
+};
+
+// What the command line asked for.
+struct CommandLine {
+  enum class Command { kServe, kToken, kHelp };
+  Command command = Command::kServe;
+  DaemonConfig config;
+  // token subcommand
+  std::string token_role;
+  std::string token_org = "org_default";
+  std::string token_subject = "usr_local";
+  int64_t token_ttl_seconds = 3600;
+};
+
+// Parses argv (without argv[0]): reads --config's YAML file when given, applies the
+// flags over it and fills the derived defaults. Errors name the flag or YAML key.
+absl::StatusOr<CommandLine> ParseCommandLine(const std::vector<std::string>& args);
+
+// Reads YAML text over `config` (used by ParseCommandLine; exposed for tests).
+absl::Status ApplyYaml(const std::string& yaml_text, const std::string& source,
+                       DaemonConfig& config);
+
+// Fills the paths left empty: runtime dir, plugin dir.
+void FillDerivedDefaults(DaemonConfig& config);
+
+// The --help text: every setting, its YAML key, flag and default, and the
+// environment variables.
+std::string HelpText();
+
+}  // namespace signal_host::daemon

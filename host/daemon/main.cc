@@ -1,0 +1,249 @@
+// signal-delivery-host: loads integration plugins, serves the Management API (with
+// the UI) and the event API, and delivers queued events through the plugins.
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "admin_service.h"
+#include "attempt_hub.h"
+#include "config.h"
+#include "event_service.h"
+#include "host/auth/jwt.h"
+#include "host/crypto/ids.h"
+#include "host/crypto/secret_box.h"
+#include "host/delivery/delivery_engine.h"
+#include "host/metrics/host_metrics.h"
+#include "host/store/store.h"
+#include "http_frontend.h"
+#include "integration_directory.h"
+#include "log.h"
+#include "plugin_registry.h"
+#include "secrets.h"
+#include "stop_signals.h"
+#include "ui_assets.h"
+
+#ifndef SIGNAL_HOST_VERSION
+#define SIGNAL_HOST_VERSION "0.0.0"
+#endif
+
+namespace signal_host::daemon {
+namespace {
+
+using api::LogError;
+using api::LogInfo;
+using api::LogWarn;
+
+constexpr char kHostAgent[] = "signal-delivery-host/" SIGNAL_HOST_VERSION;
+
+// Prints a line on stdout at once: tests and scripts read the bound ports from it.
+void Announce(const std::string& line) {
+  std::fwrite(line.data(), 1, line.size(), stdout);
+  std::fputc('\n', stdout);
+  std::fflush(stdout);
+}
+
+std::string DisplayHost(const std::string& bind) {
+  return bind == "0.0.0.0" || bind.empty() ? "127.0.0.1" : bind;
+}
+
+int Fail(const absl::Status& status) {
+  LogError(std::string(status.message()));
+  return 1;
+}
+
+absl::StatusOr<std::string> JwtSecretFor(const DaemonConfig& config) {
+  auto secret = ResolveJwtSecret(config.data_dir);
+  if (!secret.ok()) return secret.status();
+  if (secret->source == ResolvedSecret::Source::kGenerated) {
+    LogInfo(absl::StrCat("JWT_SECRET is not set; generated a signing key into ",
+                         config.JwtSecretPath(), " (mode 0600)"));
+  } else if (secret->source == ResolvedSecret::Source::kEnvironment && secret->value.size() < 32) {
+    LogWarn("JWT_SECRET is shorter than 32 characters; use at least 256 bits");
+  }
+  return secret->value;
+}
+
+int RunToken(const CommandLine& command_line) {
+  std::optional<Role> role = ParseRole(command_line.token_role);
+  if (!role) {
+    std::cerr << "signal-delivery-host: unknown role \"" << command_line.token_role
+              << "\" (use viewer, editor, admin or owner)\n";
+    return 2;
+  }
+  auto secret = JwtSecretFor(command_line.config);
+  if (!secret.ok()) return Fail(secret.status());
+  Claims claims;
+  claims.sub = command_line.token_subject;
+  claims.org_id = command_line.token_org;
+  claims.role = *role;
+  claims.iat = absl::ToUnixSeconds(absl::Now());
+  claims.exp = claims.iat + command_line.token_ttl_seconds;
+  auto token = SignToken(claims, *secret);
+  if (!token.ok()) return Fail(token.status());
+  std::cout << *token << "\n";
+  return 0;
+}
+
+int RunServe(const CommandLine& command_line) {
+  const DaemonConfig& config = command_line.config;
+  LogInfo(absl::StrCat(kHostAgent, " starting; data dir ", config.data_dir,
+                       config.config_file.empty() ? "" : ", config " + config.config_file));
+
+  // Signals are taken synchronously by the main thread; block them before any thread
+  // starts so every thread inherits the mask.
+  BlockStopSignals();
+
+  if (absl::Status status = EnsureDirectory(config.data_dir); !status.ok()) return Fail(status);
+  if (absl::Status status = EnsureDirectory(config.runtime_dir); !status.ok()) {
+    return Fail(status);
+  }
+  auto jwt_secret = JwtSecretFor(config);
+  if (!jwt_secret.ok()) return Fail(jwt_secret.status());
+
+  std::optional<SecretBox> secret_box;
+  if (const char* key = std::getenv("ENCRYPTION_KEY"); key != nullptr && *key != '\0') {
+    auto box = SecretBox::FromKeyText(key);
+    if (!box.ok()) return Fail(box.status());
+    secret_box.emplace(*box);
+  } else {
+    bool created = false;
+    auto box = SecretBox::LoadOrCreateKeyFile(config.EncryptionKeyPath(), &created);
+    if (!box.ok()) return Fail(box.status());
+    secret_box.emplace(*box);
+    if (created) {
+      LogInfo(absl::StrCat("ENCRYPTION_KEY is not set; generated a key into ",
+                           config.EncryptionKeyPath(), " (mode 0600)"));
+    }
+  }
+
+  StoreOptions store_options;
+  store_options.path = config.DatabasePath();
+  store_options.attempt_retention = config.attempt_retention;
+  store_options.dead_letter_retention = config.dead_letter_retention;
+  auto opened = Store::Open(store_options, &*secret_box);
+  if (!opened.ok()) return Fail(opened.status());
+  std::unique_ptr<Store> store = std::move(*opened);
+
+  std::vector<api::PipelineRoute> pipelines;
+  for (const PipelineConfig& pipeline : config.pipelines) {
+    std::string key = pipeline.key;
+    if (pipeline.name == "default") {
+      auto resolved = ResolvePipelineKey(pipeline.key, config.data_dir);
+      if (!resolved.ok()) return Fail(resolved.status());
+      key = resolved->value;
+    }
+    pipelines.push_back({pipeline.name, key, pipeline.org_id, pipeline.integrations});
+  }
+
+  PluginRegistry plugins;
+  for (const PluginLoadFailure& failure : plugins.LoadDirectory(
+           config.plugin_dir, config.plugin_options, config.runtime_dir, kHostAgent)) {
+    LogError(absl::StrCat("skipped a plugin that failed to load: ", failure.reason));
+  }
+  for (const RegisteredPlugin* plugin : plugins.All()) {
+    LogInfo(absl::StrCat("plugin loaded: ", plugin->key(), " ", plugin->loaded->plugin_version(),
+                         " from ", plugin->loaded->path(), ", gRPC on ",
+                         plugin->loaded->socket_path()));
+  }
+  if (plugins.size() == 0) {
+    LogWarn(absl::StrCat("no plugin loaded from ", config.plugin_dir,
+                         "; the catalog is empty until one is added and the host restarted"));
+  }
+
+  metrics::Registry registry;
+  auto host_metrics = metrics::HostMetrics::Create(registry);
+  if (!host_metrics.ok()) return Fail(host_metrics.status());
+
+  api::AttemptHub hub;
+  delivery::EngineOptions engine_options;
+  engine_options.log = [](std::string_view line) { LogInfo(line); };
+  engine_options.sender.user_agent = kHostAgent;
+  delivery::DeliveryEngine engine(
+      store.get(),
+      [&plugins](std::string_view vendor) -> delivery::DeliveryEngine::Stub* {
+        const RegisteredPlugin* plugin = plugins.Find(vendor);
+        return plugin == nullptr ? nullptr : plugin->stub();
+      },
+      host_metrics->get(), engine_options);
+  engine.SetAttemptListener([&hub](const AttemptRecord& attempt) { hub.Publish(attempt); });
+  if (absl::Status status = engine.Start(); !status.ok()) return Fail(status);
+
+  api::IntegrationDirectory directory(store.get());
+  if (absl::Status status = directory.Reload(); !status.ok()) return Fail(status);
+
+  std::atomic<bool> ready{false};
+  api::AdminServiceOptions admin_options;
+  admin_options.jwt_secret = *jwt_secret;
+  admin_options.rate_limit_per_minute = config.rate_limit_per_minute;
+  admin_options.max_live_streams = std::max(1, config.admin_threads / 2);
+  api::AdminService admin_service(
+      admin_options, {store.get(), &plugins, &directory, &engine, &hub, &registry, &ready});
+  api::EventService event_service(
+      {pipelines, config.max_batch_events},
+      {store.get(), &directory, &engine, host_metrics->get(), [] { return NewUuidV4(); }});
+  api::FrontendOptions frontend_options;
+  frontend_options.bind_address = config.bind_address;
+  frontend_options.admin_port = config.admin_port;
+  frontend_options.events_port = config.events_port;
+  frontend_options.admin_threads = config.admin_threads;
+  frontend_options.events_threads = config.events_threads;
+  frontend_options.admin_max_body_bytes = config.admin_max_body_bytes;
+  frontend_options.events_max_body_bytes = config.events_max_body_bytes;
+  frontend_options.ui_assets = UiAssets();
+  api::HttpFrontend frontend(frontend_options, &admin_service, &event_service);
+  if (absl::Status status = frontend.Start(); !status.ok()) return Fail(status);
+  ready = true;
+
+  std::string host = DisplayHost(config.bind_address);
+  Announce(absl::StrCat("admin listening on http://", host, ":", frontend.admin_port()));
+  Announce(absl::StrCat("events listening on http://", host, ":", frontend.events_port()));
+  for (const api::PipelineRoute& pipeline : pipelines) {
+    Announce(absl::StrCat("pipeline ", pipeline.name, " key: ", pipeline.key));
+  }
+  LogInfo(absl::StrCat("ready: ", plugins.size(), " plugin(s), Management UI at http://", host, ":",
+                       frontend.admin_port(), "/"));
+
+  const char* received = WaitForStopSignal();
+  LogInfo(
+      absl::StrCat("received ", received, "; no longer accepting requests, draining deliveries"));
+  ready = false;
+  hub.Close();
+  frontend.Stop();
+  engine.Stop();
+  plugins.Clear();
+  store.reset();
+  LogInfo("stopped");
+  return 0;
+}
+
+}  // namespace
+}  // namespace signal_host::daemon
+
+int main(int argc, char** argv) {
+  using signal_host::daemon::CommandLine;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  auto command_line = signal_host::daemon::ParseCommandLine(args);
+  if (!command_line.ok()) {
+    std::cerr << "signal-delivery-host: " << command_line.status().message()
+              << "\nRun signal-delivery-host --help for the settings.\n";
+    return 2;
+  }
+  switch (command_line->command) {
+    case CommandLine::Command::kHelp:
+      std::cout << signal_host::daemon::HelpText();
+      return 0;
+    case CommandLine::Command::kToken:
+      return signal_host::daemon::RunToken(*command_line);
+    case CommandLine::Command::kServe:
+      signal_host::api::SetLogLevel(command_line->config.log_level);
+      return signal_host::daemon::RunServe(*command_line);
+  }
+  return 0;
+}

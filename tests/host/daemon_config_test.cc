@@ -1,0 +1,157 @@
+// signal-delivery-host's settings: defaults, YAML, flags and their precedence.
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include "config.h"
+#include "gtest/gtest.h"
+
+namespace signal_host::daemon {
+namespace {
+
+std::string WriteTempFile(const std::string& text) {
+  char path[] = "/tmp/signal-config-test-XXXXXX";
+  int fd = mkstemp(path);
+  EXPECT_GE(fd, 0);
+  std::ofstream(path) << text;
+  close(fd);
+  return path;
+}
+
+TEST(DaemonConfigTest, DefaultsNeedNoFileAndNoFlag) {
+  auto parsed = ParseCommandLine({});
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  const DaemonConfig& config = parsed->config;
+  EXPECT_EQ(parsed->command, CommandLine::Command::kServe);
+  EXPECT_EQ(config.data_dir, "./signal-data");
+  EXPECT_EQ(config.runtime_dir, "./signal-data/run");
+  EXPECT_EQ(config.DatabasePath(), "./signal-data/signal.db");
+  EXPECT_FALSE(config.plugin_dir.empty());
+  EXPECT_EQ(config.admin_port, 8084);
+  EXPECT_EQ(config.events_port, 8080);
+  EXPECT_EQ(config.bind_address, "127.0.0.1");
+  EXPECT_EQ(config.rate_limit_per_minute, 100);
+  EXPECT_EQ(config.admin_max_body_bytes, 1u << 20);
+  EXPECT_EQ(config.events_max_body_bytes, 512u * 1024);
+  EXPECT_EQ(config.max_batch_events, 500u);
+  ASSERT_EQ(config.pipelines.size(), 1u);
+  EXPECT_EQ(config.pipelines[0].name, "default");
+  EXPECT_TRUE(config.pipelines[0].key.empty()) << "generated at start-up";
+  EXPECT_EQ(config.pipelines[0].org_id, "org_default");
+}
+
+TEST(DaemonConfigTest, YamlThenFlags) {
+  std::string file = WriteTempFile(R"(
+data_dir: /var/lib/signal
+log_level: debug
+admin:
+  port: 9084
+  rate_limit_per_minute: 7
+events:
+  port: 9080
+  max_batch_events: 50
+plugins:
+  hightouch:
+    options:
+      events_base_url: http://yaml.example
+      api_base_url: http://api.yaml.example
+pipelines:
+  - name: default
+    key: dk_from_yaml
+  - name: web
+    key: dk_web
+    integrations: [Hightouch]
+)");
+  auto parsed = ParseCommandLine({"--config", file, "--admin-port=0", "--data-dir", "/tmp/x",
+                                  "--plugin-option", "hightouch.events_base_url=http://flag",
+                                  "--rate-limit", "3"});
+  std::remove(file.c_str());
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  const DaemonConfig& config = parsed->config;
+  EXPECT_EQ(config.data_dir, "/tmp/x");
+  EXPECT_EQ(config.runtime_dir, "/tmp/x/run");
+  EXPECT_EQ(config.log_level, "debug");
+  EXPECT_EQ(config.admin_port, 0);
+  EXPECT_EQ(config.events_port, 9080);
+  EXPECT_EQ(config.rate_limit_per_minute, 3);
+  EXPECT_EQ(config.max_batch_events, 50u);
+  const auto& options = config.plugin_options.at("hightouch");
+  ASSERT_EQ(options.size(), 2u);
+  // The flag replaced the file's value; the other option is untouched.
+  EXPECT_EQ(options[0], std::make_pair(std::string("events_base_url"), std::string("http://flag")));
+  EXPECT_EQ(options[1],
+            std::make_pair(std::string("api_base_url"), std::string("http://api.yaml.example")));
+  ASSERT_EQ(config.pipelines.size(), 2u);
+  EXPECT_EQ(config.pipelines[0].key, "dk_from_yaml");
+  EXPECT_EQ(config.pipelines[1].integrations, std::vector<std::string>{"Hightouch"});
+  EXPECT_EQ(config.pipelines[1].org_id, "org_default");
+}
+
+TEST(DaemonConfigTest, MistakesAreNamed) {
+  struct Case {
+    std::string yaml;
+    std::string expected;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"admin:\n  prot: 1\n", "admin.prot"},
+           {"admin:\n  port: 70000\n", "admin.port"},
+           {"admin:\n  port: eighty\n", "admin.port"},
+           {"colour: blue\n", "colour"},
+           {"plugins:\n  hightouch:\n    options: [1]\n", "plugins.hightouch.options"},
+           {"pipelines:\n  - name: web\n", "pipelines[0].key"},
+           {"admin: [\n", "line"},
+       }) {
+    DaemonConfig config;
+    absl::Status status = ApplyYaml(c.yaml, "test.yaml", config);
+    EXPECT_FALSE(status.ok()) << c.yaml;
+    EXPECT_NE(std::string(status.message()).find(c.expected), std::string::npos)
+        << status.message();
+  }
+}
+
+TEST(DaemonConfigTest, BadFlags) {
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"--admin-port", "x"},
+           {"--admin-port", "65536"},
+           {"--nope"},
+           {"--data-dir"},
+           {"--plugin-option", "novalue"},
+           {"--plugin-option", "hightouch=1"},
+           {"--log-level", "loud"},
+           {"--rate-limit", "0"},
+           {"positional"},
+           {"--config", "/nonexistent/signal.yaml"},
+           {"token"},
+           {"token", "--role", "admin", "--ttl", "-5"},
+       }) {
+    EXPECT_FALSE(ParseCommandLine(args).ok()) << args[0];
+  }
+}
+
+TEST(DaemonConfigTest, TokenSubcommand) {
+  auto parsed = ParseCommandLine({"token", "--role", "viewer", "--org", "org_x", "--sub", "usr_y",
+                                  "--ttl", "60", "--data-dir", "/tmp/d"});
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->command, CommandLine::Command::kToken);
+  EXPECT_EQ(parsed->token_role, "viewer");
+  EXPECT_EQ(parsed->token_org, "org_x");
+  EXPECT_EQ(parsed->token_subject, "usr_y");
+  EXPECT_EQ(parsed->token_ttl_seconds, 60);
+  EXPECT_EQ(parsed->config.data_dir, "/tmp/d");
+}
+
+TEST(DaemonConfigTest, HelpDocumentsEverySettingAndTheEnvironment) {
+  auto parsed = ParseCommandLine({"--help"});
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(parsed->command, CommandLine::Command::kHelp);
+  std::string help = HelpText();
+  for (const char* word :
+       {"--config", "--data-dir", "--plugin-dir", "--runtime-dir", "--admin-port", "--events-port",
+        "--bind", "--log-level", "--plugin-option", "--rate-limit", "--pipeline-key", "JWT_SECRET",
+        "ENCRYPTION_KEY", "token", "SIGTERM", "max_body_bytes"}) {
+    EXPECT_NE(help.find(word), std::string::npos) << word;
+  }
+}
+
+}  // namespace
+}  // namespace signal_host::daemon
