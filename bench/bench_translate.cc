@@ -8,12 +8,6 @@
 // full pass runs before timing so buffers reach their steady-state capacity; the
 // allocations counted afterwards are what a long-running plugin would see.
 
-// The proto package `signal` and glibc's signal() share a name, and Google Benchmark
-// pulls in <signal.h>: declare the C function under another name first.
-#define signal signal_libc_function
-#include <csignal>
-#undef signal
-
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -82,10 +76,7 @@ void BM_Translate(benchmark::State& state) {
   }
   const uint64_t allocations = signal_bench::AllocationCount() - allocations_before;
 
-  state.SetItemsProcessed(static_cast<int64_t>(events));
-  state.SetBytesProcessed(static_cast<int64_t>(bytes));
-  state.counters["allocs_per_event"] =
-      benchmark::Counter(events == 0 ? 0.0 : static_cast<double>(allocations) / events);
+  signal_bench::ReportEvents(state, events, bytes, allocations);
   state.counters["rejected"] = benchmark::Counter(static_cast<double>(rejected));
   state.counters["requests_per_call"] = benchmark::Counter(static_cast<double>(out.request_count));
 }

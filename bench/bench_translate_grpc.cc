@@ -10,12 +10,6 @@
 // is the RPC: request serialisation, the plugin's Translate, response serialisation
 // and parsing.
 
-// The proto package `signal` and glibc's signal() share a name, and Google Benchmark
-// pulls in <signal.h>: declare the C function under another name first.
-#define signal signal_libc_function
-#include <csignal>
-#undef signal
-
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
@@ -125,10 +119,7 @@ void BM_TranslateGrpc(benchmark::State& state) {
   }
   const uint64_t allocations = signal_bench::AllocationCount() - allocations_before;
 
-  state.SetItemsProcessed(static_cast<int64_t>(events));
-  state.SetBytesProcessed(static_cast<int64_t>(bytes));
-  state.counters["allocs_per_event"] =
-      benchmark::Counter(events == 0 ? 0.0 : static_cast<double>(allocations) / events);
+  signal_bench::ReportEvents(state, events, bytes, allocations);
   state.counters["rejected"] = benchmark::Counter(static_cast<double>(rejected));
   if (failures > 0) state.SkipWithError("some Translate calls failed");
 }

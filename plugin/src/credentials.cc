@@ -10,12 +10,13 @@
 #include <vector>
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/escaping.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "classify.h"
 #include "operator_text.h"
 #include "rapidjson/document.h"
+#include "time_iso8601.h"
+#include "translate.h"
 #include "vendor_error.h"
 
 // Decisions beyond credentials.h:
@@ -299,12 +300,13 @@ CheckCredentialsResponse CheckCredentials(const HightouchConfig& config,
                             "built. Choose us-east-1, eu-west-1 or ap-south-1 and check again."));
   }
   const std::string events_url = Cat(options.EventsBaseUrl(config.region), "/v1/batch");
+  char sent_at[kIso8601MillisLength];
+  FormatIso8601Millis(absl::ToUnixMillis(absl::Now()), sent_at);
   const std::string probe_body =
-      Cat("{\"batch\":[],\"sentAt\":\"",
-          absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone()), "\"}");
-  const HttpResult ingest =
-      Send(options, "POST", events_url,
-           Cat("Basic ", absl::Base64Escape(Cat(config.ingest_key(), ":"))), &probe_body);
+      Cat("{\"batch\":[],\"sentAt\":\"", std::string_view(sent_at, sizeof(sent_at)), "\"}");
+  // The same Authorization header Translate puts on every delivery request.
+  const HttpResult ingest = Send(options, "POST", events_url,
+                                 Translator::AuthorizationHeader(config), &probe_body);
   if (ingest.status == 401 || ingest.status == 403) {
     const std::string advice =
         api_key_ingests

@@ -2,6 +2,8 @@
 
 #include <cstdint>
 
+#include "operator_text.h"
+
 namespace signal_hightouch::json {
 namespace {
 
@@ -210,6 +212,19 @@ inline void SkipSpaceAt(const char*& p, const char* end) {
   while (p < end && IsJsonSpace(*p)) ++p;
 }
 
+// Steps over the string token at p (the opening quote) without keeping its text. On
+// failure c holds the error.
+inline bool SkipStringAt(Cursor& c, const char*& p, const char* end) {
+  if (const char* after = ScanShortPlainString(p, end, nullptr)) {
+    p = after;
+    return true;
+  }
+  c.p = p;
+  if (!ScanStringSlow(c, nullptr)) return false;
+  p = c.p;
+  return true;
+}
+
 }  // namespace
 
 bool ScanNumber(Cursor& c) {
@@ -257,13 +272,7 @@ bool ScanValue(Cursor& c, int parent_depth) {
         goto member_name;
       }
       case '"':
-        if (const char* after = ScanShortPlainString(p, end, nullptr)) {
-          p = after;
-        } else {
-          c.p = p;
-          if (!ScanStringSlow(c, nullptr)) return false;
-          p = c.p;
-        }
+        if (!SkipStringAt(c, p, end)) return false;
         break;
       case '-':
       case '0':
@@ -316,13 +325,7 @@ bool ScanValue(Cursor& c, int parent_depth) {
   member_name:
     if (p >= end) return fail("unterminated object");
     if (*p != '"') return fail("expected a member name");
-    if (const char* after = ScanShortPlainString(p, end, nullptr)) {
-      p = after;
-    } else {
-      c.p = p;
-      if (!ScanStringSlow(c, nullptr)) return false;
-      p = c.p;
-    }
+    if (!SkipStringAt(c, p, end)) return false;
     SkipSpaceAt(p, end);
     if (p >= end || *p != ':') return fail("expected ':' after a member name");
     ++p;
@@ -415,14 +418,7 @@ bool StringEqualsIgnoreCase(const StringToken& token, std::string_view text) {
     if (n == SIZE_MAX) return false;
     decoded = std::string_view(buffer, n);
   }
-  if (decoded.size() != text.size()) return false;
-  for (size_t i = 0; i < text.size(); ++i) {
-    char a = decoded[i], b = text[i];
-    if (a >= 'A' && a <= 'Z') a = static_cast<char>(a - 'A' + 'a');
-    if (b >= 'A' && b <= 'Z') b = static_cast<char>(b - 'A' + 'a');
-    if (a != b) return false;
-  }
-  return true;
+  return EqualsNoCase(decoded, text);
 }
 
 }  // namespace signal_hightouch::json

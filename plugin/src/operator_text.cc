@@ -62,10 +62,6 @@ std::string PrintableText(std::string_view text, size_t max_bytes) {
   return out;
 }
 
-}  // namespace signal_hightouch
-
-namespace signal_hightouch {
-
 bool EqualsNoCase(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i) {

@@ -152,6 +152,15 @@ void AppendExcerpt(std::string& out, std::string_view text) {
   out.push_back('"');
 }
 
+// The members of a scanned object's raw text, without its braces and the white space
+// just inside them: "{ "a":1 }" gives "\"a\":1", "{}" gives "".
+std::string_view ObjectMembers(std::string_view object_raw) {
+  std::string_view inner = object_raw.substr(1, object_raw.size() - 2);
+  while (!inner.empty() && json::IsJsonSpace(inner.front())) inner.remove_prefix(1);
+  while (!inner.empty() && json::IsJsonSpace(inner.back())) inner.remove_suffix(1);
+  return inner;
+}
+
 // A valid timestamp (ParseIso8601 accepted it) already in the output form
 // "YYYY-MM-DDTHH:MM:SS.mmmZ".
 bool IsCanonicalIso8601(std::string_view text) {
@@ -450,9 +459,7 @@ void Translator::Impl::Emit(Writer& w, EventType type, const ScannedEvent& e,
       // The event's properties, then the context.page fields they lack.
       bool opened = false, any_member = false;
       if (e.properties.is_object()) {
-        std::string_view inner = e.properties.raw.substr(1, e.properties.raw.size() - 2);
-        while (!inner.empty() && json::IsJsonSpace(inner.front())) inner.remove_prefix(1);
-        while (!inner.empty() && json::IsJsonSpace(inner.back())) inner.remove_suffix(1);
+        const std::string_view inner = ObjectMembers(e.properties.raw);
         w.Put(R"(,"properties":{)");
         w.Put(inner);
         opened = true;
@@ -494,9 +501,7 @@ void Translator::Impl::Emit(Writer& w, EventType type, const ScannedEvent& e,
   if (e.context.is_object()) {
     if (!e.context_has_library) {
       // No member to drop: copy the members as one run of text.
-      std::string_view inner = e.context.raw.substr(1, e.context.raw.size() - 2);
-      while (!inner.empty() && json::IsJsonSpace(inner.front())) inner.remove_prefix(1);
-      while (!inner.empty() && json::IsJsonSpace(inner.back())) inner.remove_suffix(1);
+      const std::string_view inner = ObjectMembers(e.context.raw);
       if (!inner.empty()) {
         w.Put(',');
         w.Put(inner);
@@ -692,26 +697,23 @@ void Translator::Impl::TranslateOne(uint32_t index, std::string_view event, Tran
   }
 
   // Records that cannot fit the scratch buffer are measured before they are written.
+  auto too_large = [&](size_t record_bytes) {
+    if (record_bytes <= kMaxEventBytes) return false;
+    TranslatedRejection& r = Reject(out, index, kReasonEventTooLarge, &e, event);
+    absl::StrAppend(&r.message, "the translated event is ", record_bytes,
+                    " bytes, over Hightouch's limit of ", kMaxEventBytes, " bytes per event");
+    return true;
+  };
   size_t id_offset, id_size;
   const size_t upper_bound = 2 * event.size() + 1024;
   if (upper_bound > kRecordScratchBytes) {
     CountingWriter counter;
     Emit(counter, type, e, event, timestamp, &id_offset, &id_size);
-    if (counter.size() > kMaxEventBytes) {
-      TranslatedRejection& r = Reject(out, index, kReasonEventTooLarge, &e, event);
-      absl::StrAppend(&r.message, "the translated event is ", counter.size(),
-                      " bytes, over Hightouch's limit of ", kMaxEventBytes, " bytes per event");
-      return;
-    }
+    if (too_large(counter.size())) return;
   }
   BufferWriter writer(record.get());
   Emit(writer, type, e, event, timestamp, &id_offset, &id_size);
-  if (writer.size() > kMaxEventBytes) {
-    TranslatedRejection& r = Reject(out, index, kReasonEventTooLarge, &e, event);
-    absl::StrAppend(&r.message, "the translated event is ", writer.size(),
-                    " bytes, over Hightouch's limit of ", kMaxEventBytes, " bytes per event");
-    return;
-  }
+  if (too_large(writer.size())) return;
   AddRecord(out, index, std::string_view(record.get(), writer.size()), id_offset, id_size);
 }
 

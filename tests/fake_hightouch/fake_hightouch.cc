@@ -337,9 +337,12 @@ class FakeHightouch::Impl {
   FaultDecision DecideFaults(FaultTarget endpoint);
   // Applies the connection-level faults and latency. Returns true when the request is
   // finished (dropped or answered with an injected status).
-  bool ApplyFaults(FaultTarget endpoint, const httplib::Request& req, httplib::Response& res,
+  // A dropped request is noted under path_key BEFORE its connection is shut down, so a
+  // client that sees the reset and then reads the stats always finds it counted.
+  bool ApplyFaults(FaultTarget endpoint, const std::string& path_key,
+                   const httplib::Request& req, httplib::Response& res,
                    std::shared_ptr<const absl::flat_hash_set<std::string>>* poison_ids,
-                   int* status_out);
+                   int* status_out, bool* noted);
   // Sleeps, returning early when the server stops.
   void Delay(std::chrono::milliseconds duration);
   void DropConnection(const httplib::Request& req, httplib::Response& res);
@@ -564,14 +567,17 @@ void FakeHightouch::Impl::DropConnection(const httplib::Request& req, httplib::R
 }
 
 bool FakeHightouch::Impl::ApplyFaults(
-    FaultTarget endpoint, const httplib::Request& req, httplib::Response& res,
-    std::shared_ptr<const absl::flat_hash_set<std::string>>* poison_ids, int* status_out) {
+    FaultTarget endpoint, const std::string& path_key, const httplib::Request& req,
+    httplib::Response& res, std::shared_ptr<const absl::flat_hash_set<std::string>>* poison_ids,
+    int* status_out, bool* noted) {
   FaultDecision decision = DecideFaults(endpoint);
   if (decision.reset) {
     {
       std::lock_guard<std::mutex> lock(records_mu_);
       ++stats_.connections_reset;
     }
+    NoteRequest(req, path_key, 0, 0);
+    *noted = true;
     DropConnection(req, res);
     *status_out = 0;
     return true;
@@ -585,6 +591,8 @@ bool FakeHightouch::Impl::ApplyFaults(
     faults_cv_.wait(lock,
                     [&] { return stopping_ || faults_generation_ != decision.faults_generation; });
     lock.unlock();
+    NoteRequest(req, path_key, 0, 0);
+    *noted = true;
     DropConnection(req, res);
     *status_out = 0;
     return true;
@@ -608,10 +616,11 @@ void FakeHightouch::Impl::HandleIngest(const httplib::Request& req, httplib::Res
   std::shared_ptr<const absl::flat_hash_set<std::string>> poison_ids;
   int status = 0;
   size_t recorded = 0;
-  if (!ApplyFaults(FaultTarget::kIngest, req, res, &poison_ids, &status)) {
+  bool noted = false;
+  if (!ApplyFaults(FaultTarget::kIngest, path_key, req, res, &poison_ids, &status, &noted)) {
     status = ProcessIngest(req, res, implied_type, poison_ids.get(), &recorded);
   }
-  NoteRequest(req, std::move(path_key), status, recorded);
+  if (!noted) NoteRequest(req, std::move(path_key), status, recorded);
 }
 
 int FakeHightouch::Impl::ProcessIngest(const httplib::Request& req, httplib::Response& res,
@@ -668,11 +677,13 @@ int FakeHightouch::Impl::ProcessIngest(const httplib::Request& req, httplib::Res
 }
 
 void FakeHightouch::Impl::HandleGetSource(const httplib::Request& req, httplib::Response& res) {
+  static const std::string kPathKey = "/api/v1/sources/{id}";
   int status = 0;
-  if (!ApplyFaults(FaultTarget::kRest, req, res, nullptr, &status)) {
+  bool noted = false;
+  if (!ApplyFaults(FaultTarget::kRest, kPathKey, req, res, nullptr, &status, &noted)) {
     status = ProcessGetSource(req, res);
   }
-  NoteRequest(req, "/api/v1/sources/{id}", status, 0);
+  if (!noted) NoteRequest(req, kPathKey, status, 0);
 }
 
 int FakeHightouch::Impl::ProcessGetSource(const httplib::Request& req, httplib::Response& res) {

@@ -706,10 +706,36 @@ TEST(FakeHightouchBinary, HelpDocumentsEverythingAndExitsZero) {
   const int status = pclose(pipe);
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0);
-  for (const char* text : {"--port", "--write-key", "--api-key", "--source", "--faults",
-                           "--latency-ms", "--rest-rate-limit", "--max-recorded-events",
-                           "/v1/batch", "/api/v1/sources/{id}", "/_fake/events", "/_fake/stats",
-                           "/_fake/reset", "\"reset_connections\"", "\"poison_message_ids\""}) {
+  // Every flag main.cc accepts.
+  for (const char* text : {"--port", "--host", "--write-key", "--api-key", "--source",
+                           "--max-event-bytes", "--max-request-bytes", "--max-recorded-events",
+                           "--rest-rate-limit", "--latency-ms", "--threads", "--faults",
+                           "--help"}) {
+    EXPECT_THAT(output, HasSubstr(text));
+  }
+  // Every endpoint, with its auth and limits.
+  for (const char* text :
+       {"/v1/track", "/v1/page", "/v1/identify", "/v1/group", "/v1/screen", "/v1/alias",
+        "/v1/batch", "/v1/b", "Basic base64(WRITE_KEY:)", "Content-Type", "gzip",
+        "/api/v1/sources/{id}", "Bearer API_KEY",
+        "\"workspaceId\"", "401", "404", "429", "/_fake/healthz", "/_fake/events",
+        "/_fake/requests", "/_fake/stats", "/_fake/faults", "/_fake/reset"}) {
+    EXPECT_THAT(output, HasSubstr(text));
+  }
+  // The documented limits are the ones the server applies by default.
+  const Options defaults;
+  EXPECT_THAT(output, HasSubstr(absl::StrCat("(default ", defaults.max_event_bytes, ")")));
+  EXPECT_THAT(output, HasSubstr(absl::StrCat("(default ", defaults.max_request_bytes, ")")));
+  EXPECT_THAT(output, HasSubstr(absl::StrCat("(default ", defaults.rest_rate_limit, ")")));
+  EXPECT_THAT(output, HasSubstr(absl::StrCat("(default ", defaults.worker_threads, ")")));
+  // What /_fake/stats counts.
+  for (const char* text : {"requests_by_status", "events_accepted", "duplicate_message_ids"}) {
+    EXPECT_THAT(output, HasSubstr(text));
+  }
+  // Every key of the fault language.
+  for (const char* text : {"\"target\"", "\"statuses\"", "\"repeat\"", "\"retry_after\"",
+                           "\"retry_after_http_date_in_s\"", "\"latency_ms\"", "\"hang\"",
+                           "\"reset_connections\"", "\"poison_message_ids\""}) {
     EXPECT_THAT(output, HasSubstr(text));
   }
 }

@@ -45,11 +45,13 @@ INGEST (Hightouch Events API)
       {"batch":[event, ...], "sentAt": ...}. An empty batch answers 200 and records
       nothing (a credential probe).
   Auth: "Authorization: Basic base64(WRITE_KEY:)" (the key without the colon works too);
-  a missing or unknown key answers 401. Content-Type must be application/json.
-  400 for: a body over --max-request-bytes, malformed JSON, "batch" not an array, an
-  event over --max-event-bytes, an event without a non-empty string messageId, without
-  userId or anonymousId, or (in a batch) without a valid type. One bad event fails the
-  whole request. Success answers 200 {} and records each event's bytes as received.
+  a missing or unknown key answers 401. A "Content-Encoding: gzip" body is decoded
+  first; the limits apply to the decoded bytes.
+  400 for: a Content-Type other than application/json, a body over --max-request-bytes,
+  malformed JSON, "batch" not an array, an event over --max-event-bytes, an event
+  without a non-empty string messageId, without userId or anonymousId, or (in a batch)
+  without a valid type. One bad event fails the whole request. Success answers 200 {}
+  and records each event's bytes as received.
 
 REST (Hightouch REST API)
   GET /api/v1/sources/{id} with "Authorization: Bearer API_KEY"

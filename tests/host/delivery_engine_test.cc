@@ -1,12 +1,6 @@
 // The delivery engine end to end: the real Hightouch plugin loaded through the
 // loader, the fake Hightouch on loopback, and a real SQLite store in a temp dir.
 
-// The proto package `signal` and glibc's signal() share a name, and gtest pulls in
-// <signal.h> through <sys/wait.h>: declare the C function under another name first.
-#define signal signal_libc_function
-#include <csignal>
-#undef signal
-
 #include "host/delivery/delivery_engine.h"
 
 #include <gmock/gmock.h>

@@ -1,13 +1,6 @@
 // The plugin loader against the real libsignal_hightouch.so and the broken fixtures.
 // Every RPC is called over the in-process channel and over the unix socket.
 
-// The proto package `signal` and glibc's signal() share a name, and gtest pulls in
-// <signal.h> through <sys/wait.h>. Declaring the C function under another name first
-// lets both live in this file. Remove once the proto package is renamed.
-#define signal signal_libc_function
-#include <csignal>
-#undef signal
-
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>

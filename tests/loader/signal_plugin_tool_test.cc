@@ -11,12 +11,14 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "fake_hightouch.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "rapidjson/document.h"
 
 namespace {
 
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
@@ -85,6 +87,14 @@ class ToolTest : public ::testing::Test {
 
   std::string dir_;
 };
+
+// The member names of a JSON object, in order.
+std::vector<std::string> MemberNames(const rapidjson::Value& object) {
+  std::vector<std::string> names;
+  if (!object.IsObject()) return names;
+  for (const auto& member : object.GetObject()) names.emplace_back(member.name.GetString());
+  return names;
+}
 
 std::string TrackLine(const std::string& message_id) {
   return absl::StrCat(
@@ -248,14 +258,22 @@ TEST_F(ToolTest, TranslatePrintsRequestsAndRejections) {
 
   rapidjson::Document request;
   request.Parse(lines[0].c_str());
-  ASSERT_TRUE(request.HasMember("request")) << lines[0];
+  ASSERT_FALSE(request.HasParseError()) << lines[0];
+  EXPECT_THAT(MemberNames(request), ElementsAre("request"));
   const rapidjson::Value& http = request["request"];
+  EXPECT_THAT(MemberNames(http),
+              ElementsAre("method", "url", "headers", "body", "message_ids", "lines"));
   EXPECT_STREQ(http["method"].GetString(), "POST");
   EXPECT_STREQ(http["url"].GetString(), "http://127.0.0.1:9/v1/batch");
   EXPECT_STREQ(http["headers"]["Authorization"].GetString(), "Basic ***");
   EXPECT_STREQ(http["headers"]["Content-Type"].GetString(), "application/json");
   ASSERT_TRUE(http["body"].IsString());
   EXPECT_THAT(http["body"].GetString(), HasSubstr("2026-03-01T08:00:00"));
+  rapidjson::Document body;
+  body.Parse(http["body"].GetString());
+  ASSERT_FALSE(body.HasParseError()) << http["body"].GetString();
+  ASSERT_TRUE(body["batch"].IsArray());
+  EXPECT_EQ(body["batch"].Size(), 2u);
   ASSERT_EQ(http["message_ids"].Size(), 2u);
   EXPECT_STREQ(http["message_ids"][0].GetString(), "tool-msg-1");
   EXPECT_STREQ(http["message_ids"][1].GetString(), "tool-msg-2");
@@ -264,7 +282,12 @@ TEST_F(ToolTest, TranslatePrintsRequestsAndRejections) {
 
   rapidjson::Document rejection;
   rejection.Parse(lines[1].c_str());
-  ASSERT_TRUE(rejection.HasMember("rejection")) << lines[1];
+  ASSERT_FALSE(rejection.HasParseError()) << lines[1];
+  EXPECT_THAT(MemberNames(rejection), ElementsAre("rejection"));
+  EXPECT_THAT(MemberNames(rejection["rejection"]),
+              ElementsAre("message_id", "reason", "message", "line"));
+  // Not valid JSON, so there is no messageId to report.
+  EXPECT_STREQ(rejection["rejection"]["message_id"].GetString(), "");
   EXPECT_STREQ(rejection["rejection"]["reason"].GetString(), "invalid_json");
   EXPECT_EQ(rejection["rejection"]["line"].GetUint(), 3u);
   EXPECT_TRUE(rejection["rejection"]["message"].IsString());
@@ -323,6 +346,50 @@ TEST_F(ToolTest, CheckCredentialsReportsUnreachable) {
   EXPECT_TRUE(doc["message"].IsString());
   EXPECT_TRUE(doc["probe"].IsString());
   EXPECT_THAT(result.out, Not(HasSubstr(kApiKey)));
+}
+
+TEST_F(ToolTest, CheckCredentialsAgainstTheFakeHightouch) {
+  fake_hightouch::Options options;
+  options.api_keys = {kApiKey};
+  options.write_keys = {kApiKey};  // no write_key in the config: the API key ingests
+  options.sources = {{"67890", "12345", ""}};
+  fake_hightouch::FakeHightouch fake(options);
+  ASSERT_TRUE(fake.Start().ok());
+  auto check = [&](const std::string& config_json) {
+    return Run({"check-credentials", "--plugin", SIGNAL_HIGHTOUCH_PLUGIN, "--config",
+                WriteFile("check.json", config_json), "--option",
+                "api_base_url=" + fake.base_url(), "--option",
+                "events_base_url=" + fake.base_url()});
+  };
+
+  RunResult ok = check(kGoodConfig);
+  EXPECT_EQ(ok.exit_code, 0) << ok.err << ok.out;
+  rapidjson::Document doc;
+  doc.Parse(ok.out.c_str());
+  ASSERT_FALSE(doc.HasParseError()) << ok.out;
+  EXPECT_STREQ(doc["outcome"].GetString(), "ok");
+  EXPECT_STREQ(doc["probe"].GetString(), "ingest_probe");
+  EXPECT_EQ(doc["vendor_status"].GetInt(), 200);
+  EXPECT_THAT(doc["message"].GetString(), HasSubstr("workspace 12345"));
+  EXPECT_THAT(ok.out, Not(HasSubstr(kApiKey)));
+  EXPECT_EQ(fake.GetStats().events_accepted, 0u) << "a credential check must send no event";
+
+  const std::string wrong_key = "tool-test-wrong-key-31";
+  RunResult refused = check(absl::StrCat(R"({"api_key":")", wrong_key,
+                                         R"(","workspace_id":"12345","source_id":"67890"})"));
+  EXPECT_EQ(refused.exit_code, 1) << refused.err;
+  rapidjson::Document refused_doc;
+  refused_doc.Parse(refused.out.c_str());
+  ASSERT_FALSE(refused_doc.HasParseError()) << refused.out;
+  EXPECT_STREQ(refused_doc["outcome"].GetString(), "invalid_api_key");
+  EXPECT_EQ(refused_doc["vendor_status"].GetInt(), 401);
+  EXPECT_THAT(refused.out + refused.err, Not(HasSubstr(wrong_key)));
+
+  RunResult wrong_source = check(
+      R"({"api_key":"tool-test-key-77aa","workspace_id":"12345","source_id":"11111"})");
+  EXPECT_EQ(wrong_source.exit_code, 1) << wrong_source.err;
+  EXPECT_THAT(wrong_source.out, HasSubstr(R"("outcome": "wrong_source")"));
+  fake.Stop();
 }
 
 TEST_F(ToolTest, CheckCredentialsValidatesFirst) {

@@ -1,11 +1,5 @@
 // The catalog parser, the real catalog/hightouch.yaml (from the source tree and as
 // embedded in the library), and catalogs with deliberate mistakes.
-// The proto package `signal` and glibc's signal() share a name, and gtest pulls in
-// <signal.h> through <sys/wait.h>. Declaring the C function under another name first
-// lets both live in this file. Remove once the proto package is renamed.
-#define signal signal_libc_function
-#include <csignal>
-#undef signal
 
 #include "catalog.h"
 

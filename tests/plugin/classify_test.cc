@@ -1,11 +1,4 @@
 // Classify and ParseRetryAfterMs: every row of the response table and hostile headers.
-//
-// The proto package `signal` and glibc's signal() share a name, and gtest pulls in
-// <signal.h> through <sys/wait.h>. Declaring the C function under another name first
-// lets both live in this file. Remove once the proto package is renamed.
-#define signal signal_libc_function
-#include <csignal>
-#undef signal
 
 #include "classify.h"
 #include "vendor_error.h"

@@ -1,11 +1,4 @@
 // ValidateConfig, ParseMergedConfig and DeliverySettingsFor against the real catalog.
-//
-// The proto package `signal` and glibc's signal() share a name, and gtest pulls in
-// <signal.h> through <sys/wait.h>. Declaring the C function under another name first
-// lets both live in this file. Remove once the proto package is renamed.
-#define signal signal_libc_function
-#include <csignal>
-#undef signal
 
 #include "config.h"
 

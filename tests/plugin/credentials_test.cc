@@ -1,11 +1,4 @@
 // CheckCredentials against the fake Hightouch, in-process on a loopback port.
-//
-// The proto package `signal` and glibc's signal() share a name, and gtest pulls in
-// <signal.h> through <sys/wait.h>. Declaring the C function under another name first
-// lets both live in this file. Remove once the proto package is renamed.
-#define signal signal_libc_function
-#include <csignal>
-#undef signal
 
 #include "credentials.h"
 

@@ -1,12 +1,5 @@
 // Translate: how accepted events are packed into requests (count and byte limits).
 
-// The proto package `signal` and glibc's signal() share a name, and gtest pulls in
-// <signal.h>: declare the C function under another name first so both can coexist.
-// Remove once the proto package is renamed.
-#define signal signal_libc_function
-#include <csignal>
-#undef signal
-
 #include <cstdio>
 #include <string>
 #include <vector>

@@ -1,13 +1,6 @@
 // The validating JSON scanner under Translate, and its agreement with an independent
 // strict parser on random documents.
 
-// The proto package `signal` and glibc's signal() share a name, and gtest pulls in
-// <signal.h>: declare the C function under another name first so both can coexist.
-// Remove once the proto package is renamed.
-#define signal signal_libc_function
-#include <csignal>
-#undef signal
-
 #include <string>
 #include <string_view>
 

@@ -3,13 +3,6 @@
 //
 // The corpus generator is header-only so this test needs no link to bench/.
 
-// The proto package `signal` and glibc's signal() share a name, and gtest pulls in
-// <signal.h>: declare the C function under another name first so both can coexist.
-// Remove once the proto package is renamed.
-#define signal signal_libc_function
-#include <csignal>
-#undef signal
-
 #include <algorithm>
 #include <string>
 #include <string_view>

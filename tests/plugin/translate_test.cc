@@ -5,13 +5,6 @@
 // intended change of output, regenerate with SIGNAL_UPDATE_GOLDENS=1 and review the
 // diff.
 
-// The proto package `signal` and glibc's signal() share a name, and gtest pulls in
-// <signal.h>: declare the C function under another name first so both can coexist.
-// Remove once the proto package is renamed.
-#define signal signal_libc_function
-#include <csignal>
-#undef signal
-
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>

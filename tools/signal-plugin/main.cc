@@ -350,6 +350,26 @@ struct PendingEvent {
   size_t line;
 };
 
+using JsonLineWriter = rapidjson::Writer<rapidjson::StringBuffer>;
+
+// Prints {"<kind>":{...}} as one line; `members` writes the inner object's members
+// and gets a helper that writes a string value.
+template <typename Members>
+void PrintJsonLine(const char* kind, Members&& members) {
+  rapidjson::StringBuffer buffer;
+  JsonLineWriter w(buffer);
+  auto string = [&w](absl::string_view text) {
+    w.String(text.data(), static_cast<rapidjson::SizeType>(text.size()));
+  };
+  w.StartObject();
+  w.Key(kind);
+  w.StartObject();
+  members(w, string);
+  w.EndObject();
+  w.EndObject();
+  std::printf("%s\n", buffer.GetString());
+}
+
 // Translates one chunk and prints its requests and rejections.
 int TranslateChunk(const signal_host::LoadedPlugin& plugin, const std::string& config_json,
                    int64_t sent_at_ms, bool show_secrets, std::vector<PendingEvent>& chunk) {
@@ -366,60 +386,42 @@ int TranslateChunk(const signal_host::LoadedPlugin& plugin, const std::string& c
     return index < chunk.size() ? chunk[index].line : 0;
   };
   for (const v1::HttpRequest& http : response.requests()) {
-    rapidjson::StringBuffer buffer;
-    rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
-    auto string = [&](absl::string_view text) {
-      w.String(text.data(), static_cast<rapidjson::SizeType>(text.size()));
-    };
-    w.StartObject();
-    w.Key("request");
-    w.StartObject();
-    w.Key("method");
-    string(http.method());
-    w.Key("url");
-    string(http.url());
-    w.Key("headers");
-    w.StartObject();
-    for (const v1::Header& header : http.headers()) {
-      string(header.name());
-      const bool secret = absl::EqualsIgnoreCase(header.name(), "authorization");
-      string(secret && !show_secrets ? MaskAuthorization(header.value()) : header.value());
-    }
-    w.EndObject();
-    w.Key("body");
-    string(http.body());
-    w.Key("message_ids");
-    w.StartArray();
-    for (const std::string& id : http.message_ids()) string(id);
-    w.EndArray();
-    w.Key("lines");
-    w.StartArray();
-    for (uint32_t index : http.event_indexes()) w.Uint64(line_of(index));
-    w.EndArray();
-    w.EndObject();
-    w.EndObject();
-    std::printf("%s\n", buffer.GetString());
+    PrintJsonLine("request", [&](JsonLineWriter& w, auto&& string) {
+      w.Key("method");
+      string(http.method());
+      w.Key("url");
+      string(http.url());
+      w.Key("headers");
+      w.StartObject();
+      for (const v1::Header& header : http.headers()) {
+        string(header.name());
+        const bool secret = absl::EqualsIgnoreCase(header.name(), "authorization");
+        string(secret && !show_secrets ? MaskAuthorization(header.value()) : header.value());
+      }
+      w.EndObject();
+      w.Key("body");
+      string(http.body());
+      w.Key("message_ids");
+      w.StartArray();
+      for (const std::string& id : http.message_ids()) string(id);
+      w.EndArray();
+      w.Key("lines");
+      w.StartArray();
+      for (uint32_t index : http.event_indexes()) w.Uint64(line_of(index));
+      w.EndArray();
+    });
   }
   for (const v1::Rejection& rejection : response.rejections()) {
-    rapidjson::StringBuffer buffer;
-    rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
-    auto string = [&](absl::string_view text) {
-      w.String(text.data(), static_cast<rapidjson::SizeType>(text.size()));
-    };
-    w.StartObject();
-    w.Key("rejection");
-    w.StartObject();
-    w.Key("message_id");
-    string(rejection.message_id());
-    w.Key("reason");
-    string(rejection.reason());
-    w.Key("message");
-    string(rejection.message());
-    w.Key("line");
-    w.Uint64(line_of(rejection.event_index()));
-    w.EndObject();
-    w.EndObject();
-    std::printf("%s\n", buffer.GetString());
+    PrintJsonLine("rejection", [&](JsonLineWriter& w, auto&& string) {
+      w.Key("message_id");
+      string(rejection.message_id());
+      w.Key("reason");
+      string(rejection.reason());
+      w.Key("message");
+      string(rejection.message());
+      w.Key("line");
+      w.Uint64(line_of(rejection.event_index()));
+    });
   }
   chunk.clear();
   return kExitOk;
