@@ -68,6 +68,9 @@ void Configure(httplib::Server& server, int threads, size_t max_body_bytes) {
   server.set_write_timeout(10, 0);
   server.set_keep_alive_max_count(100);
   server.set_keep_alive_timeout(5);
+  // Without it Nagle holds each small response for the client's delayed ACK: a 44 ms
+  // floor on every accept (measured by bench_e2e, docs/PERFORMANCE.md).
+  server.set_tcp_nodelay(true);
   httplib::Server::HandlerWithResponse error_handler = [max_body_bytes](const httplib::Request& req,
                                                                         httplib::Response& res) {
     // Only responses httplib made itself: the services always fill a body.
