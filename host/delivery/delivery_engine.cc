@@ -252,6 +252,11 @@ class DeliveryEngine::Worker {
       wake_at_ms = Pump();
       PublishSnapshot(engine_->NowMs());
     }
+    {
+      // Outcomes still being committed call back into this worker.
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return settling_ == 0; });
+    }
     finished_.store(true);
   }
 
@@ -492,7 +497,8 @@ class DeliveryEngine::Worker {
       const std::string reason =
           reason_and_message.first.empty() ? "rejected" : reason_and_message.first;
       RecordLocalRejection(group, reason, reason_and_message.second, now);
-      DeadLetterItems(group, reason, reason_and_message.second, 0, "", /*rejected=*/true);
+      DeadLetterItems(group, reason, reason_and_message.second, 0, "", /*rejected=*/true,
+                      /*attempted=*/false);
     }
 
     std::vector<Outgoing> outgoing;
@@ -629,14 +635,16 @@ class DeliveryEngine::Worker {
     attempt.response = response_text;
     attempt.message = verdict.message();
     attempt.created_at_ms = flight.sent_at_ms;
+    if (verdict.outcome() == v1::ClassifyResponse::DELIVERED) {
+      // The hot path: recorded and completed in one commit, without waiting for it.
+      OnDelivered(flight.items, std::move(attempt));
+      return;
+    }
     // Recorded before the outcome is committed, so that an empty queue implies every
     // attempt is already in the log.
     Record(attempt);
 
     switch (verdict.outcome()) {
-      case v1::ClassifyResponse::DELIVERED:
-        OnDelivered(flight.items);
-        break;
       case v1::ClassifyResponse::SPLIT:
         OnSplit(std::move(flight.items), now);
         break;
@@ -645,9 +653,9 @@ class DeliveryEngine::Worker {
         ReleaseItems(flight.items);
         break;
       case v1::ClassifyResponse::REJECT:
-        CountAttempt(flight.items, now, flight.sent_at_ms);
         DeadLetterItems(flight.items, verdict.code().empty() ? "rejected" : verdict.code(),
-                        verdict.message(), response.status, response_text, /*rejected=*/true);
+                        verdict.message(), response.status, response_text, /*rejected=*/true,
+                        /*attempted=*/true);
         break;
       default:  // TRANSIENT, THROTTLE
         OnRetry(flight, verdict, response.status, response_text, now);
@@ -655,17 +663,32 @@ class DeliveryEngine::Worker {
     }
   }
 
-  void OnDelivered(const std::vector<Item>& items) {
-    const std::vector<int64_t> seqs = SeqsOf(items);
-    const absl::Status status = store_->Complete(seqs);
-    if (!status.ok()) {
-      // Delivered but not removed: it will be sent again (at-least-once).
-      engine_->Log(absl::StrCat("integration ", id_, ": could not complete ", seqs.size(),
-                                " delivered events: ", status.ToString()));
-      store_->Release(seqs);
-      return;
+  // Runs on the store's committer thread once the outcome is committed. Until then
+  // the events stay leased; Run() waits for every outstanding commit before the
+  // worker finishes.
+  void OnDelivered(const std::vector<Item>& items, AttemptRecord attempt) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++settling_;
     }
-    if (delivered_ != nullptr) delivered_->Inc(seqs.size());
+    store_->CompleteAndRecordAsync(
+        SeqsOf(items), std::move(attempt),
+        [this, seqs = SeqsOf(items)](absl::Status status, const AttemptRecord& recorded) {
+          if (!status.ok()) {
+            // Delivered but not removed: it will be sent again (at-least-once).
+            engine_->Log(absl::StrCat("integration ", id_, ": could not complete ", seqs.size(),
+                                      " delivered events: ", status.ToString()));
+            store_->Release(seqs);
+          } else if (delivered_ != nullptr) {
+            delivered_->Inc(seqs.size());
+          }
+          Publish(recorded);
+          {
+            std::lock_guard<std::mutex> lock(mu_);
+            --settling_;
+          }
+          cv_.notify_one();
+        });
   }
 
   void OnRetry(const InFlight& flight, const v1::ClassifyResponse& verdict, int32_t http_status,
@@ -689,9 +712,8 @@ class DeliveryEngine::Worker {
     if (!give_up.empty()) {
       const std::string message = absl::StrCat("gave up after ", NextAttemptNumber(give_up),
                                                " attempts: ", verdict.message());
-      CountAttempt(give_up, now, flight.sent_at_ms);
       DeadLetterItems(give_up, "retries_exhausted", message, http_status, response_text,
-                      /*rejected=*/false);
+                      /*rejected=*/false, /*attempted=*/true);
     }
     const uint64_t retry_after = verdict.retry_after_ms();
     uint64_t delay = retry_after;
@@ -818,24 +840,14 @@ class DeliveryEngine::Worker {
     if (retire && held_ && held_gauge_) held_gauge_->Add(-1);
   }
 
-  // Counts the attempt just made on events about to be dead-lettered, so that the
-  // dead letter's attempt count includes it. Should dead-lettering then fail, the
-  // events are simply retried a minute later.
-  void CountAttempt(const std::vector<Item>& items, int64_t now, int64_t attempted_at_ms) {
-    const std::vector<int64_t> seqs = SeqsOf(items);
-    const absl::Status status = store_->ScheduleRetry(seqs, now + 60000, attempted_at_ms);
-    if (!status.ok()) {
-      engine_->Log(absl::StrCat("integration ", id_, ": could not count the last attempt of ",
-                                seqs.size(), " events: ", status.ToString()));
-    }
-  }
-
+  // `attempted`: a request carrying these events was just made, and the dead
+  // letter's attempt count includes it.
   void DeadLetterItems(const std::vector<Item>& items, const std::string& reason,
                        const std::string& message, int32_t last_status,
-                       const std::string& last_response, bool rejected) {
+                       const std::string& last_response, bool rejected, bool attempted) {
     const std::vector<int64_t> seqs = SeqsOf(items);
-    const absl::Status status =
-        store_->DeadLetterEvents(seqs, reason, message, last_status, last_response);
+    const absl::Status status = store_->DeadLetterEvents(seqs, reason, message, last_status,
+                                                         last_response, attempted ? 1 : 0);
     if (!status.ok()) {
       engine_->Log(absl::StrCat("integration ", id_, ": could not dead-letter ", seqs.size(),
                                 " events (", reason, "): ", status.ToString()));
@@ -868,6 +880,11 @@ class DeliveryEngine::Worker {
       engine_->Log(absl::StrCat("integration ", id_, ": could not record an attempt: ",
                                 status.ToString()));
     }
+    Publish(attempt);
+  }
+
+  // Hands a recorded attempt to the attempt listener (Live Events).
+  void Publish(const AttemptRecord& attempt) {
     std::shared_ptr<const AttemptListener> listener;
     {
       std::lock_guard<std::mutex> lock(engine_->listener_mu_);
@@ -889,6 +906,7 @@ class DeliveryEngine::Worker {
   bool notified_ = false;
   bool stop_requested_ = false;
   bool retire_ = false;
+  size_t settling_ = 0;  // delivered outcomes handed to the store, not yet committed
   std::optional<RefreshData> refresh_;
   IntegrationDeliveryStatus snapshot_;
 

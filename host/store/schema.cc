@@ -88,7 +88,37 @@ CREATE TABLE attempts (
 CREATE INDEX attempts_integration ON attempts(integration_id, id);
 )sql";
 
-constexpr const char* const kMigrations[] = {kV1};
+// Version 2: the queue holds segments (host/store/segment_pack.h), one row per
+// Enqueue call and integration, instead of one row per event. Rows of the version-1
+// `queue` table are moved into one-event segments by code in store.cc
+// (MoveV1QueueIntoSegments), which then drops that table.
+constexpr const char kV2[] = R"sql(
+-- AUTOINCREMENT: a segment id (and so an event seq) is never reused, so a stale
+-- lease can never touch a newer event. Every event still pending in a segment has
+-- the same attempts and due time; a retry of only some of them moves those into a
+-- segment of their own.
+CREATE TABLE queue_segments (
+  seq                 INTEGER PRIMARY KEY AUTOINCREMENT,
+  integration_id      TEXT NOT NULL,
+  event_count         INTEGER NOT NULL,
+  attempts            INTEGER NOT NULL,
+  enqueued_at_ms      INTEGER NOT NULL,
+  first_attempt_at_ms INTEGER NOT NULL,
+  next_attempt_at_ms  INTEGER NOT NULL,
+  events              BLOB NOT NULL
+);
+CREATE INDEX queue_segments_due ON queue_segments(integration_id, next_attempt_at_ms, seq);
+
+-- Which events of a segment are finished (delivered, dead-lettered or moved to a
+-- retry segment): a bitmap, bit i for event i. No row: none are. A segment whose
+-- events are all finished is deleted together with its row here.
+CREATE TABLE queue_segment_progress (
+  seq  INTEGER PRIMARY KEY,
+  done BLOB NOT NULL
+);
+)sql";
+
+constexpr const char* const kMigrations[] = {kV1, kV2};
 
 }  // namespace
 

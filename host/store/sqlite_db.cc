@@ -62,6 +62,14 @@ Statement& Statement::BindBlob(int index, std::string_view value) {
   return *this;
 }
 
+Statement& Statement::BindBlobNoCopy(int index, std::string_view value) {
+  static const char kEmpty = 0;
+  int rc = sqlite3_bind_blob64(stmt_, index, value.empty() ? &kEmpty : value.data(), value.size(),
+                               SQLITE_STATIC);
+  if (rc != SQLITE_OK && bind_error_ == SQLITE_OK) bind_error_ = rc;
+  return *this;
+}
+
 absl::StatusOr<bool> Statement::Step() {
   sqlite3* db = connection_->handle();
   if (bind_error_ != SQLITE_OK) return ErrorStatus(db, bind_error_, "bind");

@@ -36,6 +36,9 @@ class Statement {
   Statement& Bind(int index, int64_t value);
   Statement& BindText(int index, std::string_view value);
   Statement& BindBlob(int index, std::string_view value);
+  // Binds without copying: `value` must stay alive until the statement is reset
+  // (large payloads, where the copy would cost a memcpy per row).
+  Statement& BindBlobNoCopy(int index, std::string_view value);
 
   // True with a row, false when done.
   absl::StatusOr<bool> Step();

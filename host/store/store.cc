@@ -5,10 +5,16 @@
 //    (synchronous=FULL: one fsync for the whole group) and wakes every caller. A group
 //    holding only "relaxed" writes (completions, retries, dead letters, attempt log)
 //    commits with synchronous=NORMAL: no fsync of its own.
-//  - one connection for Lease, behind lease_mu_ together with the in-memory lease set;
-//  - a small pool of read connections for everything else.
-// Effects that must only follow a successful COMMIT (dropping leases, queue depth and
-// retention counters) are collected per job and applied after the commit.
+//    Jobs are either synchronous (the caller waits) or asynchronous (a callback runs
+//    on the committer thread after the commit: the delivery hot path).
+//  - one connection for Lease, behind lease_mu_ together with the in-memory state of
+//    segments (which events are leased or finished) and the cache of new segments;
+//  - a small pool of read connections for everything else;
+//  - a checkpointer thread with its own connection: the writer's WAL hook wakes it when
+//    the WAL is large, so checkpoints stay off the commit path.
+// Effects that must only follow a successful COMMIT (dropping leases, marking events
+// finished, queue depth and retention counters) are collected per job and applied
+// after the commit.
 #include "host/store/store.h"
 
 #include <fcntl.h>
@@ -19,6 +25,7 @@
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
+#include <deque>
 #include <limits>
 #include <mutex>
 #include <thread>
@@ -36,6 +43,7 @@
 #include "host/crypto/ids.h"
 #include "host/crypto/secret_box.h"
 #include "host/store/schema.h"
+#include "host/store/segment_pack.h"
 #include "host/store/sqlite_db.h"
 #include "rapidjson/document.h"
 #include "rapidjson/stringbuffer.h"
@@ -66,6 +74,11 @@ constexpr int kReaderConnections = 2;
 constexpr size_t kMaxPageLimit = 1000;
 constexpr int64_t kNoUpperBound = std::numeric_limits<int64_t>::max();
 constexpr size_t kMaxCursorChars = 64;
+constexpr char kPageSizePragma[] = "PRAGMA page_size = 16384";
+constexpr char kWriterCachePragma[] = "PRAGMA cache_size = -32768";  // KiB
+// How long a checkpoint waits for the writer and readers before settling for a
+// partial (passive) one.
+constexpr int kCheckpointBusyTimeoutMs = 100;
 
 // Abseil here is built with its own string_view; bridge std::string_view to it.
 absl::string_view Av(std::string_view s) { return absl::string_view(s.data(), s.size()); }
@@ -240,13 +253,32 @@ absl::StatusOr<PageResult<T>> ReadPage(Statement& stmt, int64_t limit, std::stri
   return page;
 }
 
+// A change to a queue segment's row, mirrored into memory after COMMIT.
+struct SegmentChange {
+  int64_t segment = 0;
+  uint32_t event_count = 0;
+  std::vector<uint32_t> finished;  // events newly finished (delivered, dead, moved)
+  bool removed = false;            // the row is gone
+  bool rescheduled = false;        // attempts and due time changed: a cached copy is stale
+};
+
+// A segment just enqueued, for the cache.
+struct NewSegment {
+  int64_t segment = 0;
+  std::shared_ptr<const std::string> events;
+  uint32_t event_count = 0;
+  int64_t enqueued_at_ms = 0;
+};
+
 // What a write job changes outside the database; applied only after COMMIT.
 struct WriteEffects {
   int64_t attempts_added = 0;
   int64_t dead_letters_added = 0;
   absl::flat_hash_map<std::string, int64_t> depth_deltas;
   std::vector<std::string> depth_resets;  // deleted integrations
-  std::vector<int64_t> released;          // leases to drop
+  std::vector<int64_t> released;          // leases to drop (event seqs)
+  std::vector<SegmentChange> segment_changes;
+  std::vector<NewSegment> new_segments;
 
   void MergeFrom(WriteEffects& other) {
     attempts_added += other.attempts_added;
@@ -257,15 +289,26 @@ struct WriteEffects {
     }
     for (auto& [id, delta] : other.depth_deltas) depth_deltas[id] += delta;
     released.insert(released.end(), other.released.begin(), other.released.end());
+    for (SegmentChange& change : other.segment_changes) {
+      segment_changes.push_back(std::move(change));
+    }
+    for (NewSegment& segment : other.new_segments) new_segments.push_back(std::move(segment));
   }
 };
 
 using WriteFn = absl::FunctionRef<absl::Status(Connection&, WriteEffects&)>;
+using OwnedWriteFn = std::function<absl::Status(Connection&, WriteEffects&)>;
 
 struct WriteJob {
+  // A synchronous job: the caller owns it and waits for `done`.
   WriteJob(WriteFn fn, bool durable) : run(fn), durable(durable) {}
+  // An asynchronous job: owned by the committer, which runs `on_done` and deletes it.
+  WriteJob(OwnedWriteFn fn, std::function<void(absl::Status)> on_done)
+      : owned_run(std::move(fn)), run(owned_run), durable(false), on_done(std::move(on_done)) {}
+  OwnedWriteFn owned_run;
   WriteFn run;
   bool durable;  // must be fsynced before the caller is told
+  std::function<void(absl::Status)> on_done;
   WriteEffects effects;
   absl::Status status;
   bool done = false;
@@ -297,6 +340,15 @@ class StoreImpl final : public Store {
       write_cv_.notify_all();
       committer_.join();
     }
+    if (checkpointer_.joinable()) {
+      {
+        std::lock_guard<std::mutex> lock(checkpoint_mu_);
+        checkpoint_stopping_ = true;
+      }
+      checkpoint_cv_.notify_all();
+      checkpointer_.join();
+    }
+    checkpoint_db_.reset();
     readers_.clear();
     lease_db_.reset();
     writer_.reset();  // the last connection to close checkpoints the WAL
@@ -330,7 +382,9 @@ class StoreImpl final : public Store {
                              int64_t attempted_at_ms) override;
   absl::Status DeadLetterEvents(std::span<const int64_t> seqs, std::string_view reason,
                                 std::string_view message, int32_t last_status,
-                                std::string_view last_response) override;
+                                std::string_view last_response, uint32_t attempts_added) override;
+  void CompleteAndRecordAsync(std::vector<int64_t> seqs, AttemptRecord attempt,
+                              AsyncDone done) override;
   absl::StatusOr<size_t> QueueDepth(std::string_view integration_id) override;
 
   absl::StatusOr<PageResult<DeadLetter>> ListDeadLetters(std::string_view integration_id,
@@ -387,6 +441,8 @@ class StoreImpl final : public Store {
   // them; a process crash loses nothing either way.
   absl::Status WriteRelaxed(WriteFn fn) { return Submit(fn, /*durable=*/false); }
   absl::Status Submit(WriteFn fn, bool durable);
+  // Queues an asynchronous job (see WriteJob); `on_done` gets its status.
+  void SubmitAsync(OwnedWriteFn fn, std::function<void(absl::Status)> on_done);
   absl::Status SetSynchronous(Connection& db, bool full);
   void CommitterLoop();
   void RunBatch(std::span<WriteJob* const> batch);
@@ -394,6 +450,25 @@ class StoreImpl final : public Store {
   void ApplyEffects(WriteEffects& effects);
 
   absl::StatusOr<RevisionRecord> ReadRevision(const Statement& s) const;
+
+  // Queue internals (queue section below).
+  absl::Status MoveV1QueueIntoSegments(Connection& db);
+  absl::Status InsertSegment(Connection& db, std::string_view integration_id,
+                             uint32_t event_count, uint32_t attempts, int64_t enqueued_at_ms,
+                             int64_t first_attempt_at_ms, int64_t next_attempt_at_ms,
+                             std::string_view events, int64_t& segment);
+  absl::Status CompleteIn(Connection& db, std::span<const int64_t> seqs, WriteEffects& effects);
+  // Segment state in memory; lease_mu_ held.
+  struct SegmentState;
+  SegmentState& StateFor(int64_t segment, uint32_t event_count);
+  void MarkFinished(int64_t segment, uint32_t event_count, std::span<const uint32_t> indexes);
+  void ReleaseLocked(std::span<const int64_t> seqs);
+  void CacheSegment(NewSegment segment);
+  void DropCached(int64_t segment);
+
+  // The checkpointer.
+  static int OnWalCommit(void* store, sqlite3* db, const char* name, int pages);
+  void CheckpointLoop();
 
   const StoreOptions options_;
   const SecretBox* const secrets_;
@@ -413,10 +488,35 @@ class StoreImpl final : public Store {
   int64_t dead_letter_count_ = 0;      // committer thread only
   bool synchronous_full_now_ = false;  // the writer's current PRAGMA synchronous
 
-  // Leasing.
+  // Leasing: which events of which segments are leased or finished, and new
+  // segments kept in memory for their first lease.
+  struct SegmentState {
+    static constexpr uint8_t kLeased = 1;
+    static constexpr uint8_t kFinished = 2;
+    std::vector<uint8_t> flags;  // per event
+    uint32_t unavailable = 0;    // events with any flag set
+    uint32_t finished = 0;
+  };
+  struct CachedSegment {
+    std::shared_ptr<const std::string> events;
+    uint32_t event_count = 0;
+    int64_t enqueued_at_ms = 0;
+  };
   std::mutex lease_mu_;
   std::unique_ptr<Connection> lease_db_;
-  absl::flat_hash_set<int64_t> leased_;
+  absl::flat_hash_map<int64_t, SegmentState> segments_;
+  absl::flat_hash_map<int64_t, CachedSegment> cache_;
+  std::deque<int64_t> cache_order_;  // oldest first; may name segments already dropped
+  size_t cache_bytes_ = 0;
+
+  // Checkpointing.
+  std::unique_ptr<Connection> checkpoint_db_;
+  std::mutex checkpoint_mu_;
+  std::condition_variable checkpoint_cv_;
+  bool checkpoint_wanted_ = false;
+  bool checkpoint_stopping_ = false;
+  std::thread checkpointer_;
+  int checkpoint_pages_ = 0;  // WAL size (in pages) that wakes the checkpointer
 
   // Other reads.
   std::mutex reader_mu_;
@@ -433,6 +533,9 @@ class StoreImpl final : public Store {
 
 absl::Status StoreImpl::ConfigureWriter(Connection& db) {
   sqlite3_busy_timeout(db.handle(), kBusyTimeoutMs);
+  // Only takes effect while the file is new. Segments are 10-500 KB: larger pages
+  // mean fewer overflow pages (and WAL frame headers) per segment.
+  STORE_RETURN_IF_ERROR(db.Exec(kPageSizePragma));
   STORE_ASSIGN_OR_RETURN(std::string mode, db.QueryText("PRAGMA journal_mode = WAL"));
   if (mode != "wal") {
     return absl::FailedPreconditionError(
@@ -442,6 +545,12 @@ absl::Status StoreImpl::ConfigureWriter(Connection& db) {
   STORE_RETURN_IF_ERROR(SetSynchronous(db, options_.synchronous_full));
   // After a burst the WAL is truncated back to this size once checkpointed.
   STORE_RETURN_IF_ERROR(db.Exec("PRAGMA journal_size_limit = 67108864"));
+  STORE_RETURN_IF_ERROR(db.Exec(kWriterCachePragma));
+  STORE_ASSIGN_OR_RETURN(int64_t page_size, db.QueryInt("PRAGMA page_size"));
+  checkpoint_pages_ = static_cast<int>(
+      std::max<int64_t>(64, static_cast<int64_t>(options_.checkpoint_wal_bytes) / page_size));
+  // Replaces SQLite's automatic checkpoint, which would run inside a commit.
+  sqlite3_wal_hook(db.handle(), &StoreImpl::OnWalCommit, this);
   return db.Exec("PRAGMA foreign_keys = ON");
 }
 
@@ -466,6 +575,7 @@ absl::Status StoreImpl::Migrate(Connection& db) {
     }
     for (size_t i = static_cast<size_t>(version); i < migrations.size(); ++i) {
       STORE_RETURN_IF_ERROR(db.Exec(migrations[i]));
+      if (i + 1 == 2) STORE_RETURN_IF_ERROR(MoveV1QueueIntoSegments(db));
       STORE_ASSIGN_OR_RETURN(Statement update,
                              db.Prepare("UPDATE schema_version SET version = ?1"));
       STORE_RETURN_IF_ERROR(update.Bind(1, static_cast<int64_t>(i + 1)).Run());
@@ -482,13 +592,33 @@ absl::Status StoreImpl::Migrate(Connection& db) {
 absl::Status StoreImpl::LoadCounters(Connection& db) {
   STORE_ASSIGN_OR_RETURN(attempt_count_, db.QueryInt("SELECT count(*) FROM attempts"));
   STORE_ASSIGN_OR_RETURN(dead_letter_count_, db.QueryInt("SELECT count(*) FROM dead_letters"));
+  {
+    STORE_ASSIGN_OR_RETURN(Statement stmt,
+                           db.Prepare("SELECT integration_id, sum(event_count) FROM "
+                                      "queue_segments GROUP BY integration_id"));
+    for (;;) {
+      STORE_ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) break;
+      depth_[stmt.Text(0)] = stmt.Int(1);
+    }
+  }
+  // Finished events of partly finished segments: out of the depth, and never leased.
   STORE_ASSIGN_OR_RETURN(
       Statement stmt,
-      db.Prepare("SELECT integration_id, count(*) FROM queue GROUP BY integration_id"));
+      db.Prepare("SELECT p.seq, s.integration_id, s.event_count, p.done FROM "
+                 "queue_segment_progress p JOIN queue_segments s ON s.seq = p.seq"));
+  std::vector<uint32_t> finished;
   for (;;) {
     STORE_ASSIGN_OR_RETURN(bool row, stmt.Step());
     if (!row) break;
-    depth_[stmt.Text(0)] = stmt.Int(1);
+    const uint32_t count = static_cast<uint32_t>(stmt.Int(2));
+    const std::string_view done = stmt.View(3);
+    finished.clear();
+    for (uint32_t i = 0; i < count && i / 8 < done.size(); ++i) {
+      if ((static_cast<uint8_t>(done[i / 8]) >> (i % 8)) & 1) finished.push_back(i);
+    }
+    MarkFinished(stmt.Int(0), count, finished);
+    depth_[stmt.Text(1)] -= static_cast<int64_t>(finished.size());
   }
   return absl::OkStatus();
 }
@@ -530,8 +660,50 @@ absl::Status StoreImpl::Init() {
     free_readers_.push_back(reader.get());
     readers_.push_back(std::move(reader));
   }
+  STORE_ASSIGN_OR_RETURN(checkpoint_db_, Connection::Open(path, /*create=*/false));
+  sqlite3_busy_timeout(checkpoint_db_->handle(), kCheckpointBusyTimeoutMs);
+  // A connection learns that the file is in WAL mode on its first read; until then
+  // a checkpoint through it does nothing.
+  STORE_RETURN_IF_ERROR(
+      WithPath(checkpoint_db_->QueryInt("SELECT count(*) FROM sqlite_master").status(), path));
   committer_ = std::thread([this] { CommitterLoop(); });
+  checkpointer_ = std::thread([this] { CheckpointLoop(); });
   return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------------------------
+// The checkpointer.
+
+int StoreImpl::OnWalCommit(void* store, sqlite3*, const char*, int pages) {
+  auto* self = static_cast<StoreImpl*>(store);
+  if (pages >= self->checkpoint_pages_) {
+    {
+      std::lock_guard<std::mutex> lock(self->checkpoint_mu_);
+      self->checkpoint_wanted_ = true;
+    }
+    self->checkpoint_cv_.notify_one();
+  }
+  return SQLITE_OK;
+}
+
+void StoreImpl::CheckpointLoop() {
+  sqlite3* db = checkpoint_db_->handle();
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(checkpoint_mu_);
+      checkpoint_cv_.wait(lock, [&] { return checkpoint_stopping_ || checkpoint_wanted_; });
+      if (checkpoint_stopping_) return;
+      checkpoint_wanted_ = false;
+    }
+    // PASSIVE copies pages without blocking anyone. RESTART then copies what was
+    // committed meanwhile (little) and waits for readers to leave the WAL, so the next
+    // commit writes the WAL from its start again instead of growing the file. Should
+    // it time out, it has still done a passive checkpoint; the next wake-up retries.
+    int log_frames = 0;
+    int copied = 0;
+    sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log_frames, &copied);
+    sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_RESTART, &log_frames, &copied);
+  }
 }
 
 // ---------------------------------------------------------------------------------
@@ -547,8 +719,22 @@ absl::Status StoreImpl::Submit(WriteFn fn, bool durable) {
   return job.status;
 }
 
+void StoreImpl::SubmitAsync(OwnedWriteFn fn, std::function<void(absl::Status)> on_done) {
+  auto job = std::make_unique<WriteJob>(std::move(fn), std::move(on_done));
+  {
+    std::lock_guard<std::mutex> lock(write_mu_);
+    if (!stopping_) {
+      pending_.push_back(job.release());
+      write_cv_.notify_one();
+      return;
+    }
+  }
+  job->on_done(absl::FailedPreconditionError("the store is closing"));
+}
+
 void StoreImpl::CommitterLoop() {
   std::vector<WriteJob*> batch;
+  std::vector<std::unique_ptr<WriteJob>> finished_async;
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(write_mu_);
@@ -559,9 +745,17 @@ void StoreImpl::CommitterLoop() {
     RunBatch(batch);
     {
       std::lock_guard<std::mutex> lock(write_mu_);
-      for (WriteJob* job : batch) job->done = true;  // a caller may free its job after this
+      for (WriteJob* job : batch) {
+        if (job->on_done) {
+          finished_async.emplace_back(job);
+        } else {
+          job->done = true;  // its caller may free it from here on
+        }
+      }
     }
     done_cv_.notify_all();
+    for (std::unique_ptr<WriteJob>& job : finished_async) job->on_done(job->status);
+    finished_async.clear();
     batch.clear();
   }
 }
@@ -642,9 +836,24 @@ absl::Status StoreImpl::TrimLogs(Connection& db, WriteEffects& effects) {
 void StoreImpl::ApplyEffects(WriteEffects& effects) {
   attempt_count_ += effects.attempts_added;
   dead_letter_count_ += effects.dead_letters_added;
-  if (!effects.released.empty()) {
+  if (!effects.released.empty() || !effects.segment_changes.empty() ||
+      !effects.new_segments.empty()) {
     std::lock_guard<std::mutex> lock(lease_mu_);
-    for (int64_t seq : effects.released) leased_.erase(seq);
+    for (NewSegment& segment : effects.new_segments) CacheSegment(std::move(segment));
+    // Finished before released: a Lease between the two could otherwise see an event
+    // neither leased nor finished.
+    for (const SegmentChange& change : effects.segment_changes) {
+      if (change.removed) {
+        segments_.erase(change.segment);
+        DropCached(change.segment);
+        continue;
+      }
+      if (change.rescheduled) DropCached(change.segment);
+      if (!change.finished.empty()) {
+        MarkFinished(change.segment, change.event_count, change.finished);
+      }
+    }
+    ReleaseLocked(effects.released);
   }
   if (!effects.depth_resets.empty() || !effects.depth_deltas.empty()) {
     std::lock_guard<std::mutex> lock(depth_mu_);
@@ -810,9 +1019,22 @@ absl::Status StoreImpl::DeleteIntegration(std::string_view org_id, std::string_v
     STORE_ASSIGN_OR_RETURN(Statement revisions,
                            db.Prepare("DELETE FROM revisions WHERE integration_id = ?1"));
     STORE_RETURN_IF_ERROR(revisions.BindText(1, id).Run());
-    STORE_ASSIGN_OR_RETURN(Statement queue,
-                           db.Prepare("DELETE FROM queue WHERE integration_id = ?1"));
-    STORE_RETURN_IF_ERROR(queue.BindText(1, id).Run());
+    STORE_ASSIGN_OR_RETURN(
+        Statement progress,
+        db.Prepare("DELETE FROM queue_segment_progress WHERE seq IN "
+                   "(SELECT seq FROM queue_segments WHERE integration_id = ?1)"));
+    STORE_RETURN_IF_ERROR(progress.BindText(1, id).Run());
+    STORE_ASSIGN_OR_RETURN(
+        Statement queue,
+        db.Prepare("DELETE FROM queue_segments WHERE integration_id = ?1 RETURNING seq"));
+    queue.BindText(1, id);
+    for (;;) {
+      STORE_ASSIGN_OR_RETURN(bool row, queue.Step());
+      if (!row) break;
+      SegmentChange& change = effects.segment_changes.emplace_back();
+      change.segment = queue.Int(0);
+      change.removed = true;
+    }
     effects.depth_resets.emplace_back(id);
     return absl::OkStatus();
   });
@@ -914,7 +1136,254 @@ absl::Status StoreImpl::SetStatus(std::string_view integration_id, std::string_v
 }
 
 // ---------------------------------------------------------------------------------
-// Queue.
+// Queue: segments (see segment_pack.h and the schema's version 2).
+
+// A segment's row without its events.
+struct SegmentRow {
+  int64_t segment = 0;
+  std::string integration_id;
+  uint32_t event_count = 0;
+  uint32_t attempts = 0;
+  int64_t enqueued_at_ms = 0;
+  int64_t first_attempt_at_ms = 0;
+  int64_t next_attempt_at_ms = 0;
+  std::string done;  // progress bitmap, one bit per event
+
+  bool IsDone(uint32_t index) const {
+    return index / 8 < done.size() && ((static_cast<uint8_t>(done[index / 8]) >> (index % 8)) & 1);
+  }
+  void SetDone(uint32_t index) {
+    if (done.size() < (event_count + 7) / 8) done.resize((event_count + 7) / 8, '\0');
+    done[index / 8] = static_cast<char>(static_cast<uint8_t>(done[index / 8]) | (1u << (index % 8)));
+  }
+  uint32_t DoneCount() const {
+    uint32_t count = 0;
+    for (char byte : done) count += static_cast<uint32_t>(__builtin_popcount(static_cast<uint8_t>(byte)));
+    return count;
+  }
+};
+
+absl::StatusOr<std::optional<SegmentRow>> ReadSegmentRow(Connection& db, int64_t segment) {
+  STORE_ASSIGN_OR_RETURN(
+      Statement stmt,
+      db.Prepare("SELECT s.integration_id, s.event_count, s.attempts, s.enqueued_at_ms, "
+                 "s.first_attempt_at_ms, s.next_attempt_at_ms, p.done FROM queue_segments s "
+                 "LEFT JOIN queue_segment_progress p ON p.seq = s.seq WHERE s.seq = ?1"));
+  stmt.Bind(1, segment);
+  STORE_ASSIGN_OR_RETURN(bool found, stmt.Step());
+  if (!found) return std::optional<SegmentRow>();
+  SegmentRow row;
+  row.segment = segment;
+  row.integration_id = stmt.Text(0);
+  row.event_count = static_cast<uint32_t>(stmt.Int(1));
+  row.attempts = static_cast<uint32_t>(stmt.Int(2));
+  row.enqueued_at_ms = stmt.Int(3);
+  row.first_attempt_at_ms = stmt.Int(4);
+  row.next_attempt_at_ms = stmt.Int(5);
+  if (!stmt.IsNull(6)) row.done = stmt.Text(6);
+  return std::optional<SegmentRow>(std::move(row));
+}
+
+absl::StatusOr<std::string> ReadSegmentEvents(Connection& db, int64_t segment,
+                                              uint32_t event_count,
+                                              std::vector<segment::PackedEvent>& events) {
+  STORE_ASSIGN_OR_RETURN(Statement stmt,
+                         db.Prepare("SELECT events FROM queue_segments WHERE seq = ?1"));
+  stmt.Bind(1, segment);
+  STORE_ASSIGN_OR_RETURN(bool found, stmt.Step());
+  if (!found) return absl::NotFoundError(absl::StrCat("no queue segment ", segment));
+  std::string packed = stmt.Text(0);
+  if (!segment::Unpack(packed, events) || events.size() != event_count) {
+    return absl::DataLossError(absl::StrCat("queue segment ", segment, " is corrupt"));
+  }
+  return packed;
+}
+
+// Event seqs grouped by segment, segments in ascending order, indexes deduplicated.
+std::vector<std::pair<int64_t, std::vector<uint32_t>>> GroupBySegment(
+    std::span<const int64_t> seqs) {
+  absl::flat_hash_map<int64_t, std::vector<uint32_t>> by_segment;
+  for (int64_t seq : seqs) {
+    if (seq <= 0) continue;
+    by_segment[segment::SegmentOf(seq)].push_back(segment::IndexOf(seq));
+  }
+  std::vector<std::pair<int64_t, std::vector<uint32_t>>> groups(by_segment.begin(),
+                                                                by_segment.end());
+  std::sort(groups.begin(), groups.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (auto& [segment, indexes] : groups) {
+    std::sort(indexes.begin(), indexes.end());
+    indexes.erase(std::unique(indexes.begin(), indexes.end()), indexes.end());
+  }
+  return groups;
+}
+
+// Of `indexes`, those that exist in the segment and are not finished yet.
+std::vector<uint32_t> PendingOf(const SegmentRow& row, const std::vector<uint32_t>& indexes) {
+  std::vector<uint32_t> pending;
+  pending.reserve(indexes.size());
+  for (uint32_t index : indexes) {
+    if (index < row.event_count && !row.IsDone(index)) pending.push_back(index);
+  }
+  return pending;
+}
+
+// Marks `pending` (unfinished events of `row`) finished: the progress row is updated,
+// or the segment deleted once nothing in it is left. Takes them out of the depth.
+absl::Status FinishInSegment(Connection& db, SegmentRow& row, std::vector<uint32_t> pending,
+                             WriteEffects& effects) {
+  if (pending.empty()) return absl::OkStatus();
+  for (uint32_t index : pending) row.SetDone(index);
+  effects.depth_deltas[row.integration_id] -= static_cast<int64_t>(pending.size());
+  SegmentChange& change = effects.segment_changes.emplace_back();
+  change.segment = row.segment;
+  change.event_count = row.event_count;
+  if (row.DoneCount() == row.event_count) {
+    STORE_ASSIGN_OR_RETURN(Statement remove,
+                           db.Prepare("DELETE FROM queue_segments WHERE seq = ?1"));
+    STORE_RETURN_IF_ERROR(remove.Bind(1, row.segment).Run());
+    STORE_ASSIGN_OR_RETURN(Statement progress,
+                           db.Prepare("DELETE FROM queue_segment_progress WHERE seq = ?1"));
+    STORE_RETURN_IF_ERROR(progress.Bind(1, row.segment).Run());
+    change.removed = true;
+    return absl::OkStatus();
+  }
+  STORE_ASSIGN_OR_RETURN(
+      Statement progress,
+      db.Prepare("INSERT OR REPLACE INTO queue_segment_progress (seq, done) VALUES (?1, ?2)"));
+  STORE_RETURN_IF_ERROR(progress.Bind(1, row.segment).BindBlob(2, row.done).Run());
+  change.finished = std::move(pending);
+  return absl::OkStatus();
+}
+
+absl::Status InsertAttempt(Connection& db, AttemptRecord& attempt, std::string_view message_ids,
+                           WriteEffects& effects) {
+  STORE_ASSIGN_OR_RETURN(
+      Statement insert,
+      db.Prepare("INSERT INTO attempts (integration_id, outcome, attempt, http_status, "
+                 "latency_ms, created_at_ms, event_types, message_ids, message, request, "
+                 "response) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"));
+  STORE_RETURN_IF_ERROR(insert.BindText(1, attempt.integration_id)
+                            .BindText(2, attempt.outcome)
+                            .Bind(3, attempt.attempt)
+                            .Bind(4, attempt.http_status)
+                            .Bind(5, attempt.latency_ms)
+                            .Bind(6, attempt.created_at_ms)
+                            .BindText(7, attempt.event_types)
+                            .BindText(8, message_ids)
+                            .BindText(9, attempt.message)
+                            .BindText(10, attempt.request)
+                            .BindText(11, attempt.response)
+                            .Run());
+  attempt.id = sqlite3_last_insert_rowid(db.handle());
+  ++effects.attempts_added;
+  return absl::OkStatus();
+}
+
+
+// In-memory segment state (lease_mu_ held).
+
+StoreImpl::SegmentState& StoreImpl::StateFor(int64_t segment, uint32_t event_count) {
+  SegmentState& state = segments_[segment];
+  if (state.flags.size() < event_count) state.flags.resize(event_count, 0);
+  return state;
+}
+
+void StoreImpl::MarkFinished(int64_t segment, uint32_t event_count,
+                             std::span<const uint32_t> indexes) {
+  SegmentState& state = StateFor(segment, event_count);
+  for (uint32_t index : indexes) {
+    if (index >= state.flags.size()) continue;
+    uint8_t& flags = state.flags[index];
+    if (flags & SegmentState::kFinished) continue;
+    if (flags == 0) ++state.unavailable;
+    flags |= SegmentState::kFinished;
+    ++state.finished;
+  }
+}
+
+void StoreImpl::ReleaseLocked(std::span<const int64_t> seqs) {
+  for (int64_t seq : seqs) {
+    auto it = segments_.find(segment::SegmentOf(seq));
+    if (it == segments_.end()) continue;
+    SegmentState& state = it->second;
+    const uint32_t index = segment::IndexOf(seq);
+    if (index >= state.flags.size() || !(state.flags[index] & SegmentState::kLeased)) continue;
+    state.flags[index] &= static_cast<uint8_t>(~SegmentState::kLeased);
+    if (state.flags[index] == 0) --state.unavailable;
+    // A segment with nothing leased or finished needs no state.
+    if (state.unavailable == 0) segments_.erase(it);
+  }
+}
+
+void StoreImpl::CacheSegment(NewSegment segment) {
+  const size_t budget = options_.segment_cache_bytes;
+  if (budget == 0 || segment.events->size() > budget) return;
+  cache_bytes_ += segment.events->size();
+  cache_order_.push_back(segment.segment);
+  cache_[segment.segment] = CachedSegment{std::move(segment.events), segment.event_count,
+                                          segment.enqueued_at_ms};
+  // Oldest first; entries already dropped cost nothing but their slot here.
+  while (!cache_order_.empty() &&
+         (cache_bytes_ > budget || !cache_.contains(cache_order_.front()))) {
+    DropCached(cache_order_.front());
+    cache_order_.pop_front();
+  }
+}
+
+void StoreImpl::DropCached(int64_t segment) {
+  auto it = cache_.find(segment);
+  if (it == cache_.end()) return;
+  cache_bytes_ -= it->second.events->size();
+  cache_.erase(it);
+}
+
+absl::Status StoreImpl::InsertSegment(Connection& db, std::string_view integration_id,
+                                      uint32_t event_count, uint32_t attempts,
+                                      int64_t enqueued_at_ms, int64_t first_attempt_at_ms,
+                                      int64_t next_attempt_at_ms, std::string_view events,
+                                      int64_t& segment) {
+  STORE_ASSIGN_OR_RETURN(
+      Statement insert,
+      db.Prepare("INSERT INTO queue_segments (integration_id, event_count, attempts, "
+                 "enqueued_at_ms, first_attempt_at_ms, next_attempt_at_ms, events) "
+                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"));
+  STORE_RETURN_IF_ERROR(insert.BindText(1, integration_id)
+                            .Bind(2, event_count)
+                            .Bind(3, attempts)
+                            .Bind(4, enqueued_at_ms)
+                            .Bind(5, first_attempt_at_ms)
+                            .Bind(6, next_attempt_at_ms)
+                            .BindBlobNoCopy(7, events)
+                            .Run());
+  segment = sqlite3_last_insert_rowid(db.handle());
+  if (segment >= (int64_t{1} << (62 - segment::kSegmentIndexBits))) {
+    return absl::ResourceExhaustedError("queue segment ids are exhausted");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status StoreImpl::MoveV1QueueIntoSegments(Connection& db) {
+  STORE_ASSIGN_OR_RETURN(
+      int64_t has_v1_queue,
+      db.QueryInt("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'queue'"));
+  if (has_v1_queue == 0) return absl::OkStatus();
+  STORE_ASSIGN_OR_RETURN(
+      Statement rows,
+      db.Prepare("SELECT integration_id, message_id, attempts, enqueued_at_ms, "
+                 "first_attempt_at_ms, next_attempt_at_ms, payload FROM queue ORDER BY seq"));
+  std::string packed;
+  for (;;) {
+    STORE_ASSIGN_OR_RETURN(bool row, rows.Step());
+    if (!row) break;
+    packed.clear();
+    segment::AppendEvent(packed, rows.View(1), rows.View(6));
+    int64_t segment = 0;
+    STORE_RETURN_IF_ERROR(InsertSegment(db, rows.View(0), 1, static_cast<uint32_t>(rows.Int(2)),
+                                        rows.Int(3), rows.Int(4), rows.Int(5), packed, segment));
+  }
+  return db.Exec("DROP TABLE queue");
+}
 
 absl::Status StoreImpl::Enqueue(std::span<const EnqueueItem> items) {
   if (items.empty()) return absl::OkStatus();
@@ -924,34 +1393,49 @@ absl::Status StoreImpl::Enqueue(std::span<const EnqueueItem> items) {
           "every queued event needs an integration id and a message id");
     }
   }
+  // Packed here, on the caller's thread, so that the committer only inserts.
+  struct Pending {
+    std::string_view integration_id;
+    uint32_t event_count = 0;
+    std::shared_ptr<std::string> events;
+  };
+  std::vector<Pending> segments;
+  {
+    absl::flat_hash_map<std::string_view, size_t> open;  // integration -> its last segment
+    for (const EnqueueItem& item : items) {
+      auto it = open.find(item.integration_id);
+      if (it == open.end() || segments[it->second].event_count == segment::kMaxEventsPerSegment) {
+        segments.push_back(Pending{item.integration_id, 0, std::make_shared<std::string>()});
+        open[item.integration_id] = segments.size() - 1;
+        it = open.find(item.integration_id);
+      }
+      Pending& segment = segments[it->second];
+      segment::AppendEvent(*segment.events, item.message_id, item.payload);
+      ++segment.event_count;
+    }
+  }
   const int64_t now = clock_();
   return Write([&](Connection& db, WriteEffects& effects) -> absl::Status {
     {
       STORE_ASSIGN_OR_RETURN(Statement exists,
                              db.Prepare("SELECT 1 FROM integrations WHERE id = ?1"));
-      for (const EnqueueItem& item : items) {
-        if (effects.depth_deltas.contains(Av(item.integration_id))) continue;
+      for (const Pending& segment : segments) {
+        if (effects.depth_deltas.contains(Av(segment.integration_id))) continue;
         exists.Reset();
-        exists.BindText(1, item.integration_id);
+        exists.BindText(1, segment.integration_id);
         STORE_ASSIGN_OR_RETURN(bool found, exists.Step());
-        if (!found)
-          return absl::NotFoundError(absl::StrCat("no integration ", Av(item.integration_id)));
-        effects.depth_deltas[std::string(item.integration_id)] = 0;
+        if (!found) {
+          return absl::NotFoundError(absl::StrCat("no integration ", Av(segment.integration_id)));
+        }
+        effects.depth_deltas[std::string(segment.integration_id)] = 0;
       }
     }
-    STORE_ASSIGN_OR_RETURN(
-        Statement insert,
-        db.Prepare("INSERT INTO queue (integration_id, message_id, attempts, enqueued_at_ms, "
-                   "first_attempt_at_ms, next_attempt_at_ms, payload) "
-                   "VALUES (?1, ?2, 0, ?3, 0, ?3, ?4)"));
-    for (const EnqueueItem& item : items) {
-      insert.Reset();
-      STORE_RETURN_IF_ERROR(insert.BindText(1, item.integration_id)
-                                .BindText(2, item.message_id)
-                                .Bind(3, now)
-                                .BindBlob(4, item.payload)
-                                .Run());
-      ++effects.depth_deltas.find(Av(item.integration_id))->second;
+    for (const Pending& pending : segments) {
+      int64_t segment = 0;
+      STORE_RETURN_IF_ERROR(InsertSegment(db, pending.integration_id, pending.event_count, 0, now,
+                                          0, now, *pending.events, segment));
+      effects.depth_deltas.find(Av(pending.integration_id))->second += pending.event_count;
+      effects.new_segments.push_back(NewSegment{segment, pending.events, pending.event_count, now});
     }
     return absl::OkStatus();
   });
@@ -961,112 +1445,206 @@ absl::StatusOr<std::vector<QueuedEvent>> StoreImpl::Lease(std::string_view integ
                                                           size_t max, int64_t now_ms) {
   std::vector<QueuedEvent> events;
   if (max == 0) return events;
-  // Held across the query: a commit that deletes a leased event drops its lease only
-  // after COMMIT, under this mutex, so a query here either still sees the lease or no
-  // longer sees the row. Never both missing, so nothing is leased twice.
+  // Held across the query: a commit that finishes a leased event marks it finished
+  // and drops its lease in one step under this mutex, so a query here either still
+  // sees it leased or sees it finished (or its row gone). Never neither.
   std::lock_guard<std::mutex> lock(lease_mu_);
-  {
-    // Reading only seq (from the index) for leased rows: the table row is not fetched.
-    STORE_ASSIGN_OR_RETURN(
-        Statement stmt,
-        lease_db_->Prepare("SELECT seq, message_id, attempts, enqueued_at_ms, "
-                           "first_attempt_at_ms, next_attempt_at_ms, payload FROM queue "
-                           "WHERE integration_id = ?1 AND next_attempt_at_ms <= ?2 "
-                           "ORDER BY next_attempt_at_ms, seq"));
-    stmt.BindText(1, integration_id).Bind(2, now_ms);
-    while (events.size() < max) {
-      STORE_ASSIGN_OR_RETURN(bool row, stmt.Step());
-      if (!row) break;
-      int64_t seq = stmt.Int(0);
-      if (leased_.contains(seq)) continue;
+  // Only the due index is read to walk segments; a segment's row (or its cached copy)
+  // is fetched only when it has events left to lease.
+  STORE_ASSIGN_OR_RETURN(
+      Statement due,
+      lease_db_->Prepare("SELECT seq FROM queue_segments WHERE integration_id = ?1 AND "
+                         "next_attempt_at_ms <= ?2 ORDER BY next_attempt_at_ms, seq"));
+  due.BindText(1, integration_id).Bind(2, now_ms);
+  std::vector<segment::PackedEvent> unpacked;
+  while (events.size() < max) {
+    STORE_ASSIGN_OR_RETURN(bool row, due.Step());
+    if (!row) break;
+    const int64_t segment = due.Int(0);
+    auto state_it = segments_.find(segment);
+    if (state_it != segments_.end() && state_it->second.unavailable >= state_it->second.flags.size()) {
+      continue;  // everything in it is leased or finished
+    }
+    uint32_t attempts = 0;
+    int64_t enqueued_at = 0, first_attempt_at = 0, next_attempt_at = 0;
+    std::shared_ptr<const std::string> cached_events;
+    std::optional<Statement> fetched;  // keeps the row's bytes alive while unpacked
+    std::string_view packed;
+    uint32_t event_count = 0;
+    if (auto cached = cache_.find(segment); cached != cache_.end()) {
+      cached_events = cached->second.events;
+      packed = *cached_events;
+      event_count = cached->second.event_count;
+      enqueued_at = next_attempt_at = cached->second.enqueued_at_ms;
+    } else {
+      STORE_ASSIGN_OR_RETURN(
+          Statement stmt,
+          lease_db_->Prepare("SELECT event_count, attempts, enqueued_at_ms, first_attempt_at_ms, "
+                             "next_attempt_at_ms, events FROM queue_segments WHERE seq = ?1"));
+      stmt.Bind(1, segment);
+      STORE_ASSIGN_OR_RETURN(bool found, stmt.Step());
+      if (!found) continue;
+      event_count = static_cast<uint32_t>(stmt.Int(0));
+      attempts = static_cast<uint32_t>(stmt.Int(1));
+      enqueued_at = stmt.Int(2);
+      first_attempt_at = stmt.Int(3);
+      next_attempt_at = stmt.Int(4);
+      packed = stmt.View(5);
+      fetched.emplace(std::move(stmt));
+    }
+    if (!segment::Unpack(packed, unpacked) || unpacked.size() != event_count) {
+      return absl::DataLossError(absl::StrCat("queue segment ", segment, " is corrupt"));
+    }
+    SegmentState& state = StateFor(segment, event_count);
+    for (uint32_t index = 0; index < event_count && events.size() < max; ++index) {
+      uint8_t& flags = state.flags[index];
+      if (flags != 0) continue;
+      flags = SegmentState::kLeased;
+      ++state.unavailable;
       QueuedEvent& event = events.emplace_back();
-      event.seq = seq;
+      event.seq = segment::EventSeq(segment, index);
       event.integration_id = std::string(integration_id);
-      event.message_id = stmt.Text(1);
-      event.attempts = static_cast<uint32_t>(stmt.Int(2));
-      event.enqueued_at_ms = stmt.Int(3);
-      event.first_attempt_at_ms = stmt.Int(4);
-      event.next_attempt_at_ms = stmt.Int(5);
-      event.payload = stmt.Text(6);
+      event.message_id = std::string(unpacked[index].message_id);
+      event.payload = std::string(unpacked[index].payload);
+      event.attempts = attempts;
+      event.enqueued_at_ms = enqueued_at;
+      event.first_attempt_at_ms = first_attempt_at;
+      event.next_attempt_at_ms = next_attempt_at;
     }
   }
-  for (const QueuedEvent& event : events) leased_.insert(event.seq);
   return events;
 }
 
 void StoreImpl::Release(std::span<const int64_t> seqs) {
   std::lock_guard<std::mutex> lock(lease_mu_);
-  for (int64_t seq : seqs) leased_.erase(seq);
+  ReleaseLocked(seqs);
+}
+
+absl::Status StoreImpl::CompleteIn(Connection& db, std::span<const int64_t> seqs,
+                                   WriteEffects& effects) {
+  for (auto& [segment, indexes] : GroupBySegment(seqs)) {
+    STORE_ASSIGN_OR_RETURN(std::optional<SegmentRow> row, ReadSegmentRow(db, segment));
+    if (!row.has_value()) continue;  // already gone
+    STORE_RETURN_IF_ERROR(FinishInSegment(db, *row, PendingOf(*row, indexes), effects));
+  }
+  effects.released.insert(effects.released.end(), seqs.begin(), seqs.end());
+  return absl::OkStatus();
 }
 
 absl::Status StoreImpl::Complete(std::span<const int64_t> seqs) {
   if (seqs.empty()) return absl::OkStatus();
   return WriteRelaxed([&](Connection& db, WriteEffects& effects) -> absl::Status {
-    STORE_ASSIGN_OR_RETURN(Statement remove,
-                           db.Prepare("DELETE FROM queue WHERE seq = ?1 RETURNING integration_id"));
-    for (int64_t seq : seqs) {
-      remove.Reset();
-      remove.Bind(1, seq);
-      STORE_ASSIGN_OR_RETURN(bool row, remove.Step());
-      if (row) --effects.depth_deltas[remove.Text(0)];
-      STORE_RETURN_IF_ERROR(remove.Run());
-    }
-    effects.released.assign(seqs.begin(), seqs.end());
-    return absl::OkStatus();
+    return CompleteIn(db, seqs, effects);
   });
+}
+
+void StoreImpl::CompleteAndRecordAsync(std::vector<int64_t> seqs, AttemptRecord attempt,
+                                       AsyncDone done) {
+  if (attempt.created_at_ms == 0) attempt.created_at_ms = clock_();
+  struct Job {
+    std::vector<int64_t> seqs;
+    AttemptRecord attempt;
+    std::string message_ids;
+  };
+  auto job = std::make_shared<Job>();
+  job->message_ids = JsonStringArray(attempt.message_ids);
+  job->seqs = std::move(seqs);
+  job->attempt = std::move(attempt);
+  if (job->attempt.integration_id.empty()) {
+    done(absl::InvalidArgumentError("an attempt record needs an integration_id"), job->attempt);
+    return;
+  }
+  SubmitAsync(
+      [this, job](Connection& db, WriteEffects& effects) -> absl::Status {
+        STORE_RETURN_IF_ERROR(InsertAttempt(db, job->attempt, job->message_ids, effects));
+        return CompleteIn(db, job->seqs, effects);
+      },
+      [job, done = std::move(done)](absl::Status status) { done(status, job->attempt); });
 }
 
 absl::Status StoreImpl::ScheduleRetry(std::span<const int64_t> seqs, int64_t next_attempt_at_ms,
                                       int64_t attempted_at_ms) {
   if (seqs.empty()) return absl::OkStatus();
   return WriteRelaxed([&](Connection& db, WriteEffects& effects) -> absl::Status {
-    STORE_ASSIGN_OR_RETURN(
-        Statement update,
-        db.Prepare("UPDATE queue SET attempts = attempts + 1, next_attempt_at_ms = ?2, "
-                   "first_attempt_at_ms = CASE WHEN first_attempt_at_ms = 0 THEN ?3 "
-                   "ELSE first_attempt_at_ms END WHERE seq = ?1"));
-    for (int64_t seq : seqs) {
-      update.Reset();
-      STORE_RETURN_IF_ERROR(
-          update.Bind(1, seq).Bind(2, next_attempt_at_ms).Bind(3, attempted_at_ms).Run());
+    std::vector<segment::PackedEvent> unpacked;
+    for (auto& [segment, indexes] : GroupBySegment(seqs)) {
+      STORE_ASSIGN_OR_RETURN(std::optional<SegmentRow> row, ReadSegmentRow(db, segment));
+      if (!row.has_value()) continue;
+      std::vector<uint32_t> pending = PendingOf(*row, indexes);
+      if (pending.empty()) continue;
+      const int64_t first =
+          row->first_attempt_at_ms == 0 ? attempted_at_ms : row->first_attempt_at_ms;
+      if (pending.size() == row->event_count - row->DoneCount()) {
+        // Every event left in the segment: reschedule the segment in place.
+        STORE_ASSIGN_OR_RETURN(
+            Statement update,
+            db.Prepare("UPDATE queue_segments SET attempts = attempts + 1, "
+                       "next_attempt_at_ms = ?2, first_attempt_at_ms = ?3 WHERE seq = ?1"));
+        STORE_RETURN_IF_ERROR(
+            update.Bind(1, segment).Bind(2, next_attempt_at_ms).Bind(3, first).Run());
+        SegmentChange& change = effects.segment_changes.emplace_back();
+        change.segment = segment;
+        change.event_count = row->event_count;
+        change.rescheduled = true;
+        continue;
+      }
+      // Only some: they move to a segment of their own with the new schedule.
+      STORE_ASSIGN_OR_RETURN(std::string packed,
+                             ReadSegmentEvents(db, segment, row->event_count, unpacked));
+      std::string moved;
+      for (uint32_t index : pending) {
+        segment::AppendEvent(moved, unpacked[index].message_id, unpacked[index].payload);
+      }
+      int64_t new_segment = 0;
+      STORE_RETURN_IF_ERROR(InsertSegment(db, row->integration_id,
+                                          static_cast<uint32_t>(pending.size()),
+                                          row->attempts + 1, row->enqueued_at_ms, first,
+                                          next_attempt_at_ms, moved, new_segment));
+      effects.depth_deltas[row->integration_id] += static_cast<int64_t>(pending.size());
+      STORE_RETURN_IF_ERROR(FinishInSegment(db, *row, std::move(pending), effects));
     }
-    effects.released.assign(seqs.begin(), seqs.end());
+    effects.released.insert(effects.released.end(), seqs.begin(), seqs.end());
     return absl::OkStatus();
   });
 }
 
 absl::Status StoreImpl::DeadLetterEvents(std::span<const int64_t> seqs, std::string_view reason,
                                          std::string_view message, int32_t last_status,
-                                         std::string_view last_response) {
+                                         std::string_view last_response,
+                                         uint32_t attempts_added) {
   if (seqs.empty()) return absl::OkStatus();
   const int64_t now = clock_();
   return WriteRelaxed([&](Connection& db, WriteEffects& effects) -> absl::Status {
     STORE_ASSIGN_OR_RETURN(
-        Statement copy,
+        Statement insert,
         db.Prepare("INSERT INTO dead_letters (integration_id, message_id, reason, message, "
                    "last_status, attempts, created_at_ms, replayed, last_response, payload) "
-                   "SELECT integration_id, message_id, ?2, ?3, ?4, attempts, ?5, 0, ?6, payload "
-                   "FROM queue WHERE seq = ?1"));
-    STORE_ASSIGN_OR_RETURN(Statement remove,
-                           db.Prepare("DELETE FROM queue WHERE seq = ?1 RETURNING integration_id"));
-    for (int64_t seq : seqs) {
-      copy.Reset();
-      STORE_RETURN_IF_ERROR(copy.Bind(1, seq)
-                                .BindText(2, reason)
-                                .BindText(3, message)
-                                .Bind(4, last_status)
-                                .Bind(5, now)
-                                .BindText(6, last_response)
-                                .Run());
-      if (db.Changes() == 0) continue;  // already gone (completed or deleted)
-      ++effects.dead_letters_added;
-      remove.Reset();
-      remove.Bind(1, seq);
-      STORE_ASSIGN_OR_RETURN(bool row, remove.Step());
-      if (row) --effects.depth_deltas[remove.Text(0)];
-      STORE_RETURN_IF_ERROR(remove.Run());
+                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8, ?9)"));
+    std::vector<segment::PackedEvent> unpacked;
+    for (auto& [segment, indexes] : GroupBySegment(seqs)) {
+      STORE_ASSIGN_OR_RETURN(std::optional<SegmentRow> row, ReadSegmentRow(db, segment));
+      if (!row.has_value()) continue;  // already gone (completed or deleted)
+      std::vector<uint32_t> pending = PendingOf(*row, indexes);
+      if (pending.empty()) continue;
+      STORE_ASSIGN_OR_RETURN(std::string packed,
+                             ReadSegmentEvents(db, segment, row->event_count, unpacked));
+      for (uint32_t index : pending) {
+        insert.Reset();
+        STORE_RETURN_IF_ERROR(insert.BindText(1, row->integration_id)
+                                  .BindText(2, unpacked[index].message_id)
+                                  .BindText(3, reason)
+                                  .BindText(4, message)
+                                  .Bind(5, last_status)
+                                  .Bind(6, static_cast<int64_t>(row->attempts) + attempts_added)
+                                  .Bind(7, now)
+                                  .BindText(8, last_response)
+                                  .BindBlob(9, unpacked[index].payload)
+                                  .Run());
+        ++effects.dead_letters_added;
+      }
+      STORE_RETURN_IF_ERROR(FinishInSegment(db, *row, std::move(pending), effects));
     }
-    effects.released.assign(seqs.begin(), seqs.end());
+    effects.released.insert(effects.released.end(), seqs.begin(), seqs.end());
     return absl::OkStatus();
   });
 }
@@ -1103,48 +1681,66 @@ absl::StatusOr<size_t> StoreImpl::ReplayDeadLetters(std::string_view integration
   size_t replayed = 0;
   absl::Status status = Write([&](Connection& db, WriteEffects& effects) -> absl::Status {
     replayed = 0;
-    auto collect = [&](Statement& insert) -> absl::Status {
-      for (;;) {
-        STORE_ASSIGN_OR_RETURN(bool row, insert.Step());
-        if (!row) return absl::OkStatus();
-        ++effects.depth_deltas[insert.Text(0)];
-        ++replayed;
+    // Consecutive dead letters of one integration share a new segment.
+    std::string open_integration;
+    std::string packed;
+    uint32_t packed_count = 0;
+    auto flush = [&]() -> absl::Status {
+      if (packed_count == 0) return absl::OkStatus();
+      int64_t segment = 0;
+      STORE_RETURN_IF_ERROR(
+          InsertSegment(db, open_integration, packed_count, 0, now, 0, now, packed, segment));
+      effects.depth_deltas[open_integration] += packed_count;
+      replayed += packed_count;
+      packed.clear();
+      packed_count = 0;
+      return absl::OkStatus();
+    };
+    // Rows: integration_id, message_id, payload.
+    auto add = [&](const Statement& row) -> absl::Status {
+      if (packed_count > 0 &&
+          (row.View(0) != open_integration || packed_count == segment::kMaxEventsPerSegment)) {
+        STORE_RETURN_IF_ERROR(flush());
       }
+      if (packed_count == 0) open_integration = row.Text(0);
+      segment::AppendEvent(packed, row.View(1), row.View(2));
+      ++packed_count;
+      return absl::OkStatus();
     };
     if (!ids.empty()) {
       STORE_ASSIGN_OR_RETURN(
-          Statement insert,
-          db.Prepare("INSERT INTO queue (integration_id, message_id, attempts, enqueued_at_ms, "
-                     "first_attempt_at_ms, next_attempt_at_ms, payload) "
-                     "SELECT d.integration_id, d.message_id, 0, ?2, 0, ?2, d.payload "
-                     "FROM dead_letters d WHERE d.id = ?1 AND d.replayed = 0 AND EXISTS "
-                     "(SELECT 1 FROM integrations i WHERE i.id = d.integration_id) "
-                     "RETURNING integration_id"));
+          Statement select,
+          db.Prepare("SELECT d.integration_id, d.message_id, d.payload FROM dead_letters d "
+                     "WHERE d.id = ?1 AND d.replayed = 0 AND EXISTS "
+                     "(SELECT 1 FROM integrations i WHERE i.id = d.integration_id)"));
       STORE_ASSIGN_OR_RETURN(Statement mark,
                              db.Prepare("UPDATE dead_letters SET replayed = 1 WHERE id = ?1"));
       for (int64_t id : ids) {
-        insert.Reset();
-        insert.Bind(1, id).Bind(2, now);
-        size_t before = replayed;
-        STORE_RETURN_IF_ERROR(collect(insert));
-        if (replayed == before) continue;
+        select.Reset();
+        select.Bind(1, id);
+        STORE_ASSIGN_OR_RETURN(bool found, select.Step());
+        if (!found) continue;
+        STORE_RETURN_IF_ERROR(add(select));
         mark.Reset();
         STORE_RETURN_IF_ERROR(mark.Bind(1, id).Run());
       }
-      return absl::OkStatus();
+      return flush();
     }
     constexpr char kMatch[] =
         "replayed = 0 AND (?1 = '' OR integration_id = ?1) AND (?2 = '' OR reason = ?2) AND "
         "EXISTS (SELECT 1 FROM integrations i WHERE i.id = dead_letters.integration_id)";
     STORE_ASSIGN_OR_RETURN(
-        Statement insert,
-        db.Prepare(absl::StrCat(
-            "INSERT INTO queue (integration_id, message_id, attempts, enqueued_at_ms, "
-            "first_attempt_at_ms, next_attempt_at_ms, payload) "
-            "SELECT integration_id, message_id, 0, ?3, 0, ?3, payload FROM dead_letters WHERE ",
-            kMatch, " ORDER BY id RETURNING integration_id")));
-    insert.BindText(1, integration_id).BindText(2, reason).Bind(3, now);
-    STORE_RETURN_IF_ERROR(collect(insert));
+        Statement select,
+        db.Prepare(absl::StrCat("SELECT integration_id, message_id, payload FROM dead_letters "
+                                "WHERE ",
+                                kMatch, " ORDER BY id")));
+    select.BindText(1, integration_id).BindText(2, reason);
+    for (;;) {
+      STORE_ASSIGN_OR_RETURN(bool row, select.Step());
+      if (!row) break;
+      STORE_RETURN_IF_ERROR(add(select));
+    }
+    STORE_RETURN_IF_ERROR(flush());
     STORE_ASSIGN_OR_RETURN(
         Statement mark,
         db.Prepare(absl::StrCat("UPDATE dead_letters SET replayed = 1 WHERE ", kMatch)));
@@ -1164,26 +1760,7 @@ absl::Status StoreImpl::RecordAttempt(AttemptRecord& attempt) {
   if (attempt.created_at_ms == 0) attempt.created_at_ms = clock_();
   const std::string message_ids = JsonStringArray(attempt.message_ids);
   return WriteRelaxed([&](Connection& db, WriteEffects& effects) -> absl::Status {
-    STORE_ASSIGN_OR_RETURN(
-        Statement insert,
-        db.Prepare("INSERT INTO attempts (integration_id, outcome, attempt, http_status, "
-                   "latency_ms, created_at_ms, event_types, message_ids, message, request, "
-                   "response) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"));
-    STORE_RETURN_IF_ERROR(insert.BindText(1, attempt.integration_id)
-                              .BindText(2, attempt.outcome)
-                              .Bind(3, attempt.attempt)
-                              .Bind(4, attempt.http_status)
-                              .Bind(5, attempt.latency_ms)
-                              .Bind(6, attempt.created_at_ms)
-                              .BindText(7, attempt.event_types)
-                              .BindText(8, message_ids)
-                              .BindText(9, attempt.message)
-                              .BindText(10, attempt.request)
-                              .BindText(11, attempt.response)
-                              .Run());
-    attempt.id = sqlite3_last_insert_rowid(db.handle());
-    effects.attempts_added = 1;
-    return absl::OkStatus();
+    return InsertAttempt(db, attempt, message_ids, effects);
   });
 }
 

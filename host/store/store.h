@@ -121,11 +121,22 @@ struct StoreOptions {
   // returns, power loss included. NORMAL (false) survives process crashes only; kept
   // for measurements.
   bool synchronous_full = true;
+  // Segments just enqueued are kept in memory (up to this many bytes, oldest dropped
+  // first) so that the first Lease does not read back what was written moments
+  // before. 0 disables the cache.
+  size_t segment_cache_bytes = 32u << 20;
+  // The WAL is checkpointed by a background thread once it holds this many bytes,
+  // so that the commit path never copies pages into the database file itself.
+  size_t checkpoint_wal_bytes = 16u << 20;
 };
 
 // Thread-safe. Writes from all threads go through one committer thread that commits
 // whatever is pending in one transaction (group commit); reads use their own
-// connections. One process at a time may open a given path (FailedPrecondition
+// connections. The queue is kept as segments (host/store/segment_pack.h): the events
+// of one Enqueue call for one integration share a row, and an event's seq names its
+// segment and position. A retry of only some of a segment's events moves them to a
+// new segment, so a retried event may come back from Lease with a new seq; use the
+// seqs of the latest lease. One process at a time may open a given path (FailedPrecondition
 // otherwise). List methods return InvalidArgument for a cursor they did not issue.
 class Store {
  public:
@@ -181,10 +192,20 @@ class Store {
   virtual absl::Status ScheduleRetry(std::span<const int64_t> seqs, int64_t next_attempt_at_ms,
                                      int64_t attempted_at_ms) = 0;
   // Moves events to dead letters with a reason, atomically, and releases their leases.
-  // The dead letter's attempts is the event's count (as ScheduleRetry counted it).
+  // The dead letter's attempts is the event's count plus `attempts_added` (1 when the
+  // attempt that failed has not been counted with ScheduleRetry).
   virtual absl::Status DeadLetterEvents(std::span<const int64_t> seqs, std::string_view reason,
                                         std::string_view message, int32_t last_status,
-                                        std::string_view last_response) = 0;
+                                        std::string_view last_response,
+                                        uint32_t attempts_added) = 0;
+  // The delivery hot path: RecordAttempt and Complete in one transaction, without
+  // making the caller wait. Returns at once; `done` runs on the store's committer
+  // thread after the commit (OK, `recorded` has its id) or the failure (the events
+  // are still queued and leased: Release them). The events stay leased until then.
+  // `done` must be quick; it may call Release and QueueDepth but no write method.
+  using AsyncDone = std::function<void(absl::Status status, const AttemptRecord& recorded)>;
+  virtual void CompleteAndRecordAsync(std::vector<int64_t> seqs, AttemptRecord attempt,
+                                      AsyncDone done) = 0;
   // Events queued (leased or not); kept in memory, so cheap. 0 for an unknown id.
   virtual absl::StatusOr<size_t> QueueDepth(std::string_view integration_id) = 0;
 

@@ -9,8 +9,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <mutex>
 #include <set>
 #include <string>
@@ -19,6 +21,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "absl/strings/str_cat.h"
 #include "host/crypto/encoding.h"
 #include "host/crypto/secret_box.h"
 
@@ -102,6 +105,8 @@ class StoreTest : public ::testing::Test {
     options.attempt_retention = attempt_retention_;
     options.dead_letter_retention = dead_letter_retention_;
     options.clock_ms = [this] { return now_.load(); };
+    options.segment_cache_bytes = segment_cache_bytes_;
+    options.checkpoint_wal_bytes = checkpoint_wal_bytes_;
     return options;
   }
 
@@ -161,6 +166,8 @@ class StoreTest : public ::testing::Test {
   std::string path_;
   size_t attempt_retention_ = 10000;
   size_t dead_letter_retention_ = 100000;
+  size_t segment_cache_bytes_ = StoreOptions().segment_cache_bytes;
+  size_t checkpoint_wal_bytes_ = StoreOptions().checkpoint_wal_bytes;
   std::atomic<int64_t> now_{kStart};
   std::unique_ptr<SecretBox> box_;
   std::unique_ptr<Store> store_;
@@ -171,7 +178,7 @@ class StoreTest : public ::testing::Test {
 
 TEST_F(StoreTest, CreatesAVersionedWalDatabaseReadableOnlyByTheOwner) {
   RawDb raw(path_);
-  EXPECT_THAT(raw.Column("SELECT version FROM schema_version"), ElementsAre("1"));
+  EXPECT_THAT(raw.Column("SELECT version FROM schema_version"), ElementsAre("2"));
   EXPECT_THAT(raw.Column("PRAGMA journal_mode"), ElementsAre("wal"));
   struct stat info;
   ASSERT_EQ(stat(path_.c_str(), &info), 0);
@@ -545,7 +552,10 @@ TEST_F(StoreTest, ScheduleRetryCountsAttemptsAndDelaysTheEvent) {
   EXPECT_EQ(later[2].first_attempt_at_ms, kStart + 10);
   EXPECT_EQ(later[2].next_attempt_at_ms, kStart + 5000);
 
-  // A second retry keeps the first attempt time.
+  // A second retry keeps the first attempt time. (The first retry moved m0 out of its
+  // segment, so it has a new seq.)
+  EXPECT_NE(later[2].seq, retry[0]);
+  retry = {later[2].seq};
   ASSERT_TRUE(store_->ScheduleRetry(retry, kStart + 9000, kStart + 5010).ok());
   store_->Release(others);
   std::vector<QueuedEvent> again = LeaseAll(id, kStart + 9000);
@@ -559,12 +569,12 @@ TEST_F(StoreTest, ScheduleRetryCountsAttemptsAndDelaysTheEvent) {
 TEST_F(StoreTest, LeaseUsesTheDueIndexWithoutSorting) {
   RawDb raw(path_);
   std::vector<std::string> plan = raw.Column(
-      "EXPLAIN QUERY PLAN SELECT seq, message_id, attempts, enqueued_at_ms, "
-      "first_attempt_at_ms, next_attempt_at_ms, payload FROM queue "
+      "EXPLAIN QUERY PLAN SELECT seq FROM queue_segments "
       "WHERE integration_id = 'x' AND next_attempt_at_ms <= 5 "
       "ORDER BY next_attempt_at_ms, seq");
   ASSERT_EQ(plan.size(), 1u);
-  EXPECT_THAT(plan[0], HasSubstr("queue_due"));
+  // Covered by the index: the segments' rows (and their events) are not read.
+  EXPECT_THAT(plan[0], HasSubstr("COVERING INDEX queue_segments_due"));
   EXPECT_THAT(plan[0], Not(HasSubstr("TEMP B-TREE")));
 }
 
@@ -627,7 +637,7 @@ TEST_F(StoreTest, DeadLettersKeepTheEventAndReplayRequeuesIt) {
   std::vector<int64_t> dead = {leased[0].seq};
   ASSERT_TRUE(store_
                   ->DeadLetterEvents(dead, "retries_exhausted", "HTTP 503 for 4 hours", 503,
-                                     "Service Unavailable")
+                                     "Service Unavailable", 0)
                   .ok());
   EXPECT_EQ(Depth(id), 2u);
 
@@ -677,9 +687,9 @@ TEST_F(StoreTest, ReplayByFilterAndSkippingDeletedIntegrations) {
   std::vector<QueuedEvent> lb = LeaseAll(b, kStart);
   std::vector<int64_t> a_reject = {la[0].seq, la[1].seq};
   std::vector<int64_t> a_exhausted = {la[2].seq};
-  ASSERT_TRUE(store_->DeadLetterEvents(a_reject, "invalid_event", "bad", 400, "").ok());
-  ASSERT_TRUE(store_->DeadLetterEvents(a_exhausted, "retries_exhausted", "503", 503, "").ok());
-  ASSERT_TRUE(store_->DeadLetterEvents(Seqs(lb), "invalid_event", "bad", 400, "").ok());
+  ASSERT_TRUE(store_->DeadLetterEvents(a_reject, "invalid_event", "bad", 400, "", 0).ok());
+  ASSERT_TRUE(store_->DeadLetterEvents(a_exhausted, "retries_exhausted", "503", 503, "", 0).ok());
+  ASSERT_TRUE(store_->DeadLetterEvents(Seqs(lb), "invalid_event", "bad", 400, "", 0).ok());
 
   EXPECT_EQ(store_->ListDeadLetters("", "", Page{})->items.size(), 5u);
   EXPECT_EQ(store_->ListDeadLetters("", "invalid_event", Page{})->items.size(), 4u);
@@ -703,7 +713,7 @@ TEST_F(StoreTest, DeadLetteringAnAlreadyCompletedEventDoesNothing) {
   EnqueueN(id, 1);
   std::vector<int64_t> seqs = Seqs(LeaseAll(id, kStart));
   ASSERT_TRUE(store_->Complete(seqs).ok());
-  ASSERT_TRUE(store_->DeadLetterEvents(seqs, "rejected", "", 0, "").ok());
+  ASSERT_TRUE(store_->DeadLetterEvents(seqs, "rejected", "", 0, "", 0).ok());
   EXPECT_THAT(store_->ListDeadLetters("", "", Page{})->items, IsEmpty());
 }
 
@@ -714,7 +724,7 @@ TEST_F(StoreTest, DeadLetterRetentionKeepsTheNewest) {
   EnqueueN(id, 100);
   for (const QueuedEvent& event : LeaseAll(id, kStart)) {
     std::vector<int64_t> one = {event.seq};
-    ASSERT_TRUE(store_->DeadLetterEvents(one, "rejected", "", 400, "").ok());
+    ASSERT_TRUE(store_->DeadLetterEvents(one, "rejected", "", 400, "", 0).ok());
   }
   std::vector<DeadLetter> kept =
       store_->ListDeadLetters("", "", Page{.cursor = "", .limit = 1000})->items;
@@ -933,7 +943,7 @@ TEST_F(StoreTest, EverythingSurvivesARestartAndLeasesAreForgotten) {
   std::vector<int64_t> done = {leased[4].seq};  // the highest seq
   ASSERT_TRUE(store_->Complete(done).ok());
   std::vector<int64_t> dead = {leased[0].seq};
-  ASSERT_TRUE(store_->DeadLetterEvents(dead, "rejected", "bad", 400, "{}").ok());
+  ASSERT_TRUE(store_->DeadLetterEvents(dead, "rejected", "bad", 400, "{}", 0).ok());
   AttemptRecord attempt = Attempt(id, {"m0"}, "reject");
   ASSERT_TRUE(store_->RecordAttempt(attempt).ok());
 
@@ -1014,6 +1024,172 @@ TEST_F(StoreTest, AFailingWriteDoesNotSinkOthersInTheSameGroup) {
   EXPECT_EQ(not_found.load(), 200);
   EXPECT_EQ(Depth(id), 200u);
   EXPECT_EQ(LeaseAll(id, kStart).size(), 200u);
+}
+
+
+// ---------------------------------------------------------------------------------
+// Segments, the asynchronous completion and background checkpoints.
+
+TEST_F(StoreTest, PartlyFinishedSegmentsSurviveARestart) {
+  std::string id = Install("Hightouch");
+  EnqueueN(id, 5);  // one Enqueue call: one segment
+  std::vector<QueuedEvent> leased = LeaseAll(id, kStart);
+  ASSERT_EQ(leased.size(), 5u);
+  std::vector<int64_t> done = {leased[0].seq, leased[2].seq};
+  ASSERT_TRUE(store_->Complete(done).ok());
+  std::vector<int64_t> dead = {leased[4].seq};
+  ASSERT_TRUE(store_->DeadLetterEvents(dead, "rejected", "bad", 400, "", 1).ok());
+  EXPECT_EQ(Depth(id), 2u);
+  EXPECT_EQ(store_->ListDeadLetters(id, "", Page{})->items.at(0).attempts, 1u);
+
+  Reopen();  // m1 and m3 were leased: due again; m0, m2 and m4 stay finished
+  EXPECT_EQ(Depth(id), 2u);
+  std::vector<QueuedEvent> after = LeaseAll(id, kStart);
+  EXPECT_THAT(MessageIds(after), ElementsAre("m1", "m3"));
+  EXPECT_EQ(after[0].seq, leased[1].seq);
+  ASSERT_TRUE(store_->Complete(Seqs(after)).ok());
+  EXPECT_EQ(Depth(id), 0u);
+  store_.reset();
+  RawDb raw(path_);
+  EXPECT_THAT(raw.Column("SELECT count(*) FROM queue_segments"), ElementsAre("0"));
+  EXPECT_THAT(raw.Column("SELECT count(*) FROM queue_segment_progress"), ElementsAre("0"));
+}
+
+TEST_F(StoreTest, RetryingAWholeSegmentKeepsItsSeqsAndAPartOneMovesIt) {
+  std::string id = Install("Hightouch");
+  EnqueueN(id, 3);
+  std::vector<QueuedEvent> leased = LeaseAll(id, kStart);
+  ASSERT_TRUE(store_->ScheduleRetry(Seqs(leased), kStart + 10, kStart).ok());
+  std::vector<QueuedEvent> again = LeaseAll(id, kStart + 10);
+  EXPECT_EQ(Seqs(again), Seqs(leased));
+  EXPECT_EQ(again[0].attempts, 1u);
+  EXPECT_EQ(again[2].first_attempt_at_ms, kStart);
+
+  // Retrying one of three leaves two behind and moves one, keeping its attempt count.
+  std::vector<int64_t> one = {again[1].seq};
+  ASSERT_TRUE(store_->ScheduleRetry(one, kStart + 20, kStart + 10).ok());
+  std::vector<int64_t> others = {again[0].seq, again[2].seq};
+  store_->Release(others);
+  std::vector<QueuedEvent> now_due = LeaseAll(id, kStart + 20);
+  EXPECT_THAT(MessageIds(now_due), ElementsAre("m0", "m2", "m1"));
+  EXPECT_EQ(now_due[0].attempts, 1u);
+  EXPECT_EQ(now_due[2].attempts, 2u);
+  EXPECT_EQ(now_due[2].first_attempt_at_ms, kStart);
+  EXPECT_EQ(now_due[2].enqueued_at_ms, kStart);
+  EXPECT_EQ(Depth(id), 3u);
+}
+
+TEST_F(StoreTest, OneCallQueuesAtMost4096EventsPerSegment) {
+  std::string id = Install("Hightouch");
+  EnqueueN(id, 5000);
+  std::vector<QueuedEvent> all = LeaseAll(id, kStart);
+  ASSERT_EQ(all.size(), 5000u);
+  for (size_t i = 1; i < all.size(); ++i) ASSERT_LT(all[i - 1].seq, all[i].seq);
+  EXPECT_EQ(all[4999].message_id, "m4999");
+  store_.reset();
+  RawDb raw(path_);
+  EXPECT_THAT(raw.Column("SELECT event_count FROM queue_segments ORDER BY seq"),
+              ElementsAre("4096", "904"));
+}
+
+TEST_F(StoreTest, LeasesReadTheSameEventsWithoutTheSegmentCache) {
+  segment_cache_bytes_ = 0;
+  Reopen();
+  std::string id = Install("Hightouch");
+  EnqueueN(id, 3);
+  std::vector<QueuedEvent> leased = LeaseAll(id, kStart);
+  ASSERT_EQ(leased.size(), 3u);
+  EXPECT_EQ(leased[1].message_id, "m1");
+  EXPECT_EQ(leased[1].payload, R"({"type":"track","messageId":"m1"})");
+  EXPECT_EQ(leased[1].enqueued_at_ms, kStart);
+  EXPECT_EQ(leased[1].next_attempt_at_ms, kStart);
+}
+
+TEST_F(StoreTest, CompleteAndRecordAsyncCommitsBothAndCallsBack) {
+  std::string id = Install("Hightouch");
+  EnqueueN(id, 3);
+  std::vector<QueuedEvent> leased = LeaseAll(id, kStart);
+  std::promise<std::pair<absl::Status, AttemptRecord>> promise;
+  store_->CompleteAndRecordAsync(Seqs(leased), Attempt(id, {"m0", "m1", "m2"}, "delivered"),
+                                 [&](absl::Status status, const AttemptRecord& recorded) {
+                                   promise.set_value({status, recorded});
+                                 });
+  auto [status, recorded] = promise.get_future().get();
+  ASSERT_TRUE(status.ok()) << status;
+  EXPECT_GT(recorded.id, 0);
+  EXPECT_EQ(Depth(id), 0u);
+  absl::StatusOr<PageResult<AttemptRecord>> attempts = store_->ListAttempts(id, "", "", Page{});
+  ASSERT_EQ(attempts->items.size(), 1u);
+  EXPECT_EQ(attempts->items[0].id, recorded.id);
+  EXPECT_THAT(attempts->items[0].message_ids, ElementsAre("m0", "m1", "m2"));
+
+  // A bad record fails the whole job: the events stay queued (and leased).
+  EnqueueN(id, 1, "x");
+  std::vector<QueuedEvent> more = LeaseAll(id, kStart);
+  std::promise<absl::Status> failed;
+  store_->CompleteAndRecordAsync(Seqs(more), AttemptRecord{},
+                                 [&](absl::Status s, const AttemptRecord&) { failed.set_value(s); });
+  EXPECT_EQ(failed.get_future().get().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Depth(id), 1u);
+  EXPECT_THAT(LeaseAll(id, kStart), IsEmpty());
+}
+
+TEST_F(StoreTest, AVersion1QueueIsMovedIntoSegments) {
+  std::string id = Install("Hightouch");
+  store_.reset();
+  {
+    RawDb raw(path_);
+    ASSERT_EQ(raw.Exec("DROP TABLE queue_segments; DROP TABLE queue_segment_progress; "
+                       "CREATE TABLE queue (seq INTEGER PRIMARY KEY AUTOINCREMENT, "
+                       "integration_id TEXT NOT NULL, message_id TEXT NOT NULL, "
+                       "attempts INTEGER NOT NULL, enqueued_at_ms INTEGER NOT NULL, "
+                       "first_attempt_at_ms INTEGER NOT NULL, next_attempt_at_ms INTEGER NOT "
+                       "NULL, payload BLOB NOT NULL); UPDATE schema_version SET version = 1;"),
+              SQLITE_OK);
+    ASSERT_EQ(raw.Exec("INSERT INTO queue (integration_id, message_id, attempts, enqueued_at_ms, "
+                       "first_attempt_at_ms, next_attempt_at_ms, payload) VALUES ('" + id +
+                       "', 'old1', 2, 5, 6, 7, '{\"a\":1}'), ('" + id +
+                       "', 'old2', 0, 8, 0, 8, '{\"b\":2}')"),
+              SQLITE_OK);
+  }
+  Reopen();
+  EXPECT_EQ(Depth(id), 2u);
+  std::vector<QueuedEvent> events = LeaseAll(id, kStart);
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].message_id, "old1");
+  EXPECT_EQ(events[0].payload, R"({"a":1})");
+  EXPECT_EQ(events[0].attempts, 2u);
+  EXPECT_EQ(events[0].first_attempt_at_ms, 6);
+  EXPECT_EQ(events[0].next_attempt_at_ms, 7);
+  EXPECT_EQ(events[1].message_id, "old2");
+  store_.reset();
+  RawDb raw(path_);
+  EXPECT_THAT(raw.Column("SELECT version FROM schema_version"), ElementsAre("2"));
+  EXPECT_THAT(raw.Column("SELECT count(*) FROM sqlite_master WHERE name = 'queue'"),
+              ElementsAre("0"));
+}
+
+TEST_F(StoreTest, TheWalIsCheckpointedInTheBackground) {
+  checkpoint_wal_bytes_ = 256 * 1024;
+  Reopen();
+  std::string id = Install("Hightouch");
+  const std::string payload(1000, 'x');
+  for (int batch = 0; batch < 40; ++batch) {
+    std::vector<std::string> ids;
+    for (int i = 0; i < 100; ++i) ids.push_back(absl::StrCat("b", batch, "-", i));
+    std::vector<EnqueueItem> items;
+    for (const std::string& message_id : ids) items.push_back({id, message_id, payload});
+    ASSERT_TRUE(store_->Enqueue(items).ok());
+  }
+  // Only a checkpoint copies pages into the database file; the store is still open,
+  // so nothing else can have grown it to hold the 4 MB queued.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::filesystem::file_size(path_) < 2 * 1024 * 1024 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_GE(std::filesystem::file_size(path_), 2u * 1024 * 1024);
+  EXPECT_EQ(LeaseAll(id, kStart).size(), 4000u);
 }
 
 }  // namespace
