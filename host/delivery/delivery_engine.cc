@@ -1,5 +1,6 @@
 #include "host/delivery/delivery_engine.h"
 
+#include <pthread.h>
 #include <simdjson.h>
 
 #include <algorithm>
@@ -167,7 +168,12 @@ class DeliveryEngine::Worker {
 
   const std::string& id() const { return id_; }
 
-  void Start() { thread_ = std::thread([this] { Run(); }); }
+  void Start() {
+    thread_ = std::thread([this] {
+      pthread_setname_np(pthread_self(), "deliver");
+      Run();
+    });
+  }
 
   void Notify() {
     {
@@ -463,12 +469,17 @@ class DeliveryEngine::Worker {
     request.set_config_json(revision_.config_json);
     request.set_sent_at_unix_ms(now);
     request.mutable_events()->Reserve(static_cast<int>(count));
-    for (const Item& item : items) request.add_events(item.event.payload);
+    // The payloads are lent to the request and taken back after the call: a split
+    // translates them again, and copying 500 payloads per request is measurable.
+    for (Item& item : items) request.add_events()->swap(item.event.payload);
     v1::TranslateResponse response;
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() +
                          absl::ToChronoNanoseconds(engine_->options_.plugin_call_timeout));
     const grpc::Status status = stub_->Translate(&context, request, &response);
+    for (size_t i = 0; i < count; ++i) {
+      request.mutable_events(static_cast<int>(i))->swap(items[i].event.payload);
+    }
     if (!status.ok()) {
       ++translate_failures_;
       const uint64_t delay = backoff_->DelayMs(translate_failures_);

@@ -1,6 +1,7 @@
 #include "host/delivery/http_sender.h"
 
 #include <curl/curl.h>
+#include <pthread.h>
 
 #include <algorithm>
 #include <chrono>
@@ -98,7 +99,10 @@ absl::Status HttpSender::Init() {
   if (multi == nullptr) return absl::InternalError("curl_multi_init failed");
   multi_ = multi;
   curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, options_.max_cached_connections);
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "http-sender");
+    Run();
+  });
   return absl::OkStatus();
 }
 
