@@ -1,8 +1,9 @@
 // Reading the event API's bodies: one canonical Signal event (/v1/t, /v1/p, /v1/i,
-// /v1/g) or {"batch":[...]} (/v1/batch). Each event is re-written in one streaming
-// pass: numbers are copied as they were written (integers beyond 2^53 survive), key
-// order is kept, and the host's fields are filled in: `type` from the path, and
-// `messageId` and `timestamp` when absent or null.
+// /v1/g) or {"batch":[...]} (/v1/batch). The body is validated in one pass (grammar,
+// escapes, UTF-8, nesting) and each event's output is its own bytes, copied, with the
+// host's fields spliced in: `type` from the path, and `messageId` and `timestamp` when
+// absent, null or empty. So numbers stay as written (integers beyond 2^53 survive), key
+// order is kept, and escapes and whitespace inside the event's values are kept as sent.
 #pragma once
 
 #include <cstdint>

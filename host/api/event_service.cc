@@ -37,6 +37,23 @@ const PipelineRoute* EventService::Authenticate(const ApiRequest& request, ApiRe
   return nullptr;
 }
 
+bool EventService::QueuesHaveRoom(const std::vector<const DirectoryEntry*>& targets,
+                                  ApiResponse& res) const {
+  if (options_.max_queue_depth == 0) return true;
+  for (const DirectoryEntry* target : targets) {
+    // An unreadable depth does not block: the enqueue reports real store trouble.
+    absl::StatusOr<size_t> depth = deps_.store->QueueDepth(target->id);
+    if (!depth.ok() || *depth < options_.max_queue_depth) continue;
+    SendError(res, 503, "QUEUE_FULL",
+              absl::StrCat("integration \"", target->name, "\" has ", *depth,
+                           " events queued, at or above the limit of ", options_.max_queue_depth,
+                           " (events.max_queue_depth); nothing was accepted, send again later"));
+    res.SetHeader("Retry-After", "1");
+    return false;
+  }
+  return true;
+}
+
 ApiResponse EventService::Handle(const std::string& type, const std::string& endpoint,
                                  const ApiRequest& request) {
   ApiResponse res;
@@ -45,18 +62,6 @@ ApiResponse EventService::Handle(const std::string& type, const std::string& end
   };
   const PipelineRoute* pipeline = Authenticate(request, res);
   if (pipeline == nullptr) {
-    count();
-    return res;
-  }
-
-  IngestOptions ingest;
-  ingest.path_type = type;
-  ingest.max_batch_events = options_.max_batch_events;
-  ingest.now_ms = NowMillis();
-  ingest.new_message_id = deps_.new_message_id;
-  absl::StatusOr<IngestResult> result = IngestEvents(request.body, ingest);
-  if (!result.ok()) {
-    SendError(res, 400, "BAD_REQUEST", std::string(result.status().message()));
     count();
     return res;
   }
@@ -72,6 +77,23 @@ ApiResponse EventService::Handle(const std::string& type, const std::string& end
       continue;
     }
     targets.push_back(&entry);
+  }
+  // Checked before the body is read, so that refusing costs an overloaded host little.
+  if (!QueuesHaveRoom(targets, res)) {
+    count();
+    return res;
+  }
+
+  IngestOptions ingest;
+  ingest.path_type = type;
+  ingest.max_batch_events = options_.max_batch_events;
+  ingest.now_ms = NowMillis();
+  ingest.new_message_id = deps_.new_message_id;
+  absl::StatusOr<IngestResult> result = IngestEvents(request.body, ingest);
+  if (!result.ok()) {
+    SendError(res, 400, "BAD_REQUEST", std::string(result.status().message()));
+    count();
+    return res;
   }
 
   std::vector<EnqueueItem> items;

@@ -31,6 +31,10 @@ struct PipelineRoute {
 struct EventServiceOptions {
   std::vector<PipelineRoute> pipelines;
   size_t max_batch_events = 500;
+  // Backpressure: while any integration a request routes to has this many events
+  // queued or more, the request is refused (503 QUEUE_FULL, Retry-After: 1) and nothing
+  // is queued. 0: no limit.
+  size_t max_queue_depth = 5000000;
 };
 
 struct EventServiceDeps {
@@ -52,6 +56,8 @@ class EventService {
 
  private:
   const PipelineRoute* Authenticate(const ApiRequest& request, ApiResponse& res) const;
+  // False (with the 503 answer in `res`) when one of `targets` is at the queue limit.
+  bool QueuesHaveRoom(const std::vector<const DirectoryEntry*>& targets, ApiResponse& res) const;
 
   const EventServiceOptions options_;
   const EventServiceDeps deps_;

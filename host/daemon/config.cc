@@ -105,13 +105,16 @@ absl::Status ApplyYamlNode(const YAML::Node& root, YamlReader& r, DaemonConfig& 
   }
   if (YAML::Node events = root["events"]; events && !events.IsNull()) {
     RETURN_IF_ERROR(
-        r.CheckKeys(events, "events", {"port", "max_body_bytes", "max_batch_events", "threads"}));
+        r.CheckKeys(events, "events",
+                    {"port", "max_body_bytes", "max_batch_events", "threads", "max_queue_depth"}));
     RETURN_IF_ERROR(r.Integer(events["port"], "events.port", c.events_port, 0, 65535));
     RETURN_IF_ERROR(r.Integer(events["max_body_bytes"], "events.max_body_bytes",
                               c.events_max_body_bytes, 1024, int64_t{1} << 30));
     RETURN_IF_ERROR(r.Integer(events["max_batch_events"], "events.max_batch_events",
                               c.max_batch_events, 1, 100000));
     RETURN_IF_ERROR(r.Integer(events["threads"], "events.threads", c.events_threads, 1, 1024));
+    RETURN_IF_ERROR(r.Integer(events["max_queue_depth"], "events.max_queue_depth",
+                              c.max_queue_depth, 0, int64_t{1} << 40));
   }
   if (YAML::Node store = root["store"]; store && !store.IsNull()) {
     RETURN_IF_ERROR(r.CheckKeys(store, "store", {"attempt_retention", "dead_letter_retention"}));
@@ -432,6 +435,9 @@ Settings (flag / YAML key: default)
                       events.max_batch_events: 500     admin.threads: 16
                       events.threads: 8                admin.org_id: org_default
                       store.attempt_retention: 10000   store.dead_letter_retention: 100000
+                      events.max_queue_depth: 5000000  (0: no limit) while an integration
+                      a pipeline routes to has this many events queued or more, the event
+                      API answers 503 QUEUE_FULL with Retry-After: 1 and queues nothing
 
 Pipelines (YAML only)
   pipelines:

@@ -45,6 +45,8 @@ struct DaemonConfig {
   size_t events_max_body_bytes = 512 * 1024;
   size_t max_batch_events = 500;
   int events_threads = 8;
+  // Refuse events (503) while a routed integration has this many queued; 0: no limit.
+  size_t max_queue_depth = 5000000;
 
   // Store.
   size_t attempt_retention = 10000;

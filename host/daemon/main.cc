@@ -186,7 +186,7 @@ int RunServe(const CommandLine& command_line) {
   api::AdminService admin_service(
       admin_options, {store.get(), &plugins, &directory, &engine, &hub, &registry, &ready});
   api::EventService event_service(
-      {pipelines, config.max_batch_events},
+      {pipelines, config.max_batch_events, config.max_queue_depth},
       {store.get(), &directory, &engine, host_metrics->get(), [] { return NewUuidV4(); }});
   api::FrontendOptions frontend_options;
   frontend_options.bind_address = config.bind_address;

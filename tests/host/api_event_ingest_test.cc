@@ -1,9 +1,20 @@
 // IngestEvents: how the event API reads and rewrites event bodies.
 #include <string>
+#include <string_view>
+#include <vector>
 
+#include "../../bench/corpus/event_corpus.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
 #include "event_ingest.h"
 #include "gtest/gtest.h"
+#include "json_util.h"
 #include "rapidjson/document.h"
+#include "rapidjson/error/en.h"
+#include "rapidjson/memorystream.h"
+#include "rapidjson/reader.h"
+#include "rapidjson/stringbuffer.h"
+#include "rapidjson/writer.h"
 
 namespace signal_host::api {
 namespace {
@@ -175,6 +186,832 @@ TEST(EventIngestTest, BatchBodyShapeErrors) {
   ASSERT_TRUE(empty.ok());
   EXPECT_TRUE(empty->events.empty());
   EXPECT_TRUE(empty->errors.empty());
+}
+
+// ---------------------------------------------------------------------------------
+// The oracle: the reader as it was before it copied events' bytes. It re-wrote every
+// token through RapidJSON's Writer, so its output is the canonical compact form of
+// each event. For any body IngestEvents must give the same status, the same errors and
+// the same events, each event's JSON being the same document.
+namespace reference {
+
+constexpr size_t kMaxMessageIdBytes = 256;
+
+// One scalar SAX event.
+struct Scalar {
+  enum Kind { kNull, kBool, kNumber, kString } kind;
+  std::string_view text;  // number or string text
+  bool boolean = false;
+};
+
+// The SAX handler that walks the body and re-writes each event. See IngestEvents.
+class IngestHandler {
+ public:
+  explicit IngestHandler(const IngestOptions& options)
+      : options_(options), batch_mode_(options.path_type.empty()) {}
+
+  bool Null() { return OnScalar({Scalar::kNull, {}}); }
+  bool Bool(bool b) { return OnScalar({Scalar::kBool, {}, b}); }
+  bool Int(int) { return Unexpected(); }
+  bool Uint(unsigned) { return Unexpected(); }
+  bool Int64(int64_t) { return Unexpected(); }
+  bool Uint64(uint64_t) { return Unexpected(); }
+  bool Double(double) { return Unexpected(); }
+  bool RawNumber(const char* str, rapidjson::SizeType length, bool) {
+    return OnScalar({Scalar::kNumber, std::string_view(str, length)});
+  }
+  bool String(const char* str, rapidjson::SizeType length, bool) {
+    return OnScalar({Scalar::kString, std::string_view(str, length)});
+  }
+  bool StartObject() { return OnStart(true); }
+  bool StartArray() { return OnStart(false); }
+  bool EndObject(rapidjson::SizeType) { return OnEnd(true); }
+  bool EndArray(rapidjson::SizeType) { return OnEnd(false); }
+  bool Key(const char* str, rapidjson::SizeType length, bool) {
+    return OnKey(std::string_view(str, length));
+  }
+
+  // After a successful parse: body-level checks that need the whole body.
+  absl::Status Finish() {
+    if (batch_mode_ && !saw_batch_) {
+      return absl::InvalidArgumentError("the body must be an object with a \"batch\" array");
+    }
+    return absl::OkStatus();
+  }
+
+  const std::string& body_error() const { return body_error_; }
+  IngestResult& result() { return result_; }
+
+ private:
+  enum class Special { kNone, kType, kMessageId, kTimestamp };
+
+  bool Unexpected() { return Fail("internal: numbers must arrive as raw text"); }
+
+  bool Fail(std::string message) {
+    if (body_error_.empty()) body_error_ = std::move(message);
+    return false;
+  }
+
+  bool OnScalar(const Scalar& scalar) {
+    if (skip_depth_ > 0) return true;
+    if (skip_next_) {
+      skip_next_ = false;
+      return true;
+    }
+    if (in_event_) {
+      if (depth_ == event_depth_ && pending_ != Special::kNone) {
+        HandleSpecial(&scalar);
+        return true;
+      }
+      WriteScalar(scalar);
+      return true;
+    }
+    if (depth_ == 0) return Fail("the body must be a JSON object");
+    if (batch_mode_ && batch_open_ && depth_ == kBatchArrayDepth) {
+      AddElementError("invalid_event", "each event must be a JSON object");
+      return NextElement();
+    }
+    // A scalar directly under the root of a batch body: only "batch" matters.
+    return Fail("\"batch\" must be an array of events");
+  }
+
+  bool OnStart(bool object) {
+    if (skip_depth_ > 0) {
+      ++skip_depth_;
+      ++depth_;
+      return true;
+    }
+    if (skip_next_) {
+      skip_next_ = false;
+      skip_depth_ = 1;
+      ++depth_;
+      return true;
+    }
+    ++depth_;
+    if (depth_ > kMaxJsonDepth + (batch_mode_ ? 2 : 0)) {
+      return Fail(absl::StrCat("JSON nests deeper than ", kMaxJsonDepth, " levels"));
+    }
+    if (in_event_) {
+      if (depth_ - 1 == event_depth_ && pending_ != Special::kNone) {
+        HandleSpecial(nullptr);
+        skip_depth_ = 1;
+        return true;
+      }
+      object ? writer_.StartObject() : writer_.StartArray();
+      return true;
+    }
+    if (!batch_mode_) {
+      if (!object) return Fail("the body must be a JSON object");
+      BeginEvent();
+      return true;
+    }
+    if (depth_ == 1) {
+      if (!object) return Fail("the body must be a JSON object");
+      return true;
+    }
+    if (depth_ == kBatchArrayDepth) {
+      // The value of the root's "batch" key (other keys are skipped).
+      if (object) return Fail("\"batch\" must be an array of events");
+      batch_open_ = true;
+      saw_batch_ = true;
+      return true;
+    }
+    // An element of the batch array.
+    if (object) {
+      BeginEvent();
+      return true;
+    }
+    AddElementError("invalid_event", "each event must be a JSON object");
+    skip_depth_ = 1;
+    return NextElement();
+  }
+
+  bool OnEnd(bool object) {
+    if (skip_depth_ > 0) {
+      --skip_depth_;
+      --depth_;
+      return true;
+    }
+    if (in_event_) {
+      if (depth_ == event_depth_) {
+        FinishEvent();
+        --depth_;
+        return batch_mode_ ? NextElement() : true;
+      }
+      object ? writer_.EndObject() : writer_.EndArray();
+      --depth_;
+      return true;
+    }
+    if (batch_mode_ && depth_ == kBatchArrayDepth) batch_open_ = false;
+    --depth_;
+    return true;
+  }
+
+  bool OnKey(std::string_view key) {
+    if (skip_depth_ > 0) return true;
+    if (in_event_) {
+      if (depth_ == event_depth_) {
+        Special special = key == "type"        ? Special::kType
+                          : key == "messageId" ? Special::kMessageId
+                          : key == "timestamp" ? Special::kTimestamp
+                                               : Special::kNone;
+        if (special != Special::kNone) {
+          bool& seen = special == Special::kType        ? type_key_seen_
+                       : special == Special::kMessageId ? message_id_key_seen_
+                                                        : timestamp_key_seen_;
+          if (seen)
+            MarkEventError("invalid_field", absl::StrCat("duplicate key \"", AbslView(key), "\""));
+          seen = true;
+          pending_ = special;
+          return true;
+        }
+      }
+      WriteKey(writer_, key);
+      return true;
+    }
+    // A key of a batch body's root object.
+    if (key == "batch") {
+      if (saw_batch_) return Fail("duplicate \"batch\" key");
+    } else {
+      skip_next_ = true;
+    }
+    return true;
+  }
+
+  void BeginEvent() {
+    in_event_ = true;
+    event_depth_ = depth_;
+    buffer_.Clear();
+    writer_.Reset(buffer_);
+    writer_.StartObject();
+    pending_ = Special::kNone;
+    type_key_seen_ = message_id_key_seen_ = timestamp_key_seen_ = false;
+    type_.clear();
+    message_id_.clear();
+    has_type_ = has_timestamp_ = false;
+    event_error_code_.clear();
+    event_error_message_.clear();
+  }
+
+  void WriteScalar(const Scalar& scalar) {
+    switch (scalar.kind) {
+      case Scalar::kNull:
+        writer_.Null();
+        break;
+      case Scalar::kBool:
+        writer_.Bool(scalar.boolean);
+        break;
+      case Scalar::kNumber:
+        writer_.RawValue(scalar.text.data(), scalar.text.size(), rapidjson::kNumberType);
+        break;
+      case Scalar::kString:
+        WriteString(writer_, scalar.text);
+        break;
+    }
+  }
+
+  // The value of a top-level type/messageId/timestamp key; null `scalar` means an
+  // object or array (which the caller skips).
+  void HandleSpecial(const Scalar* scalar) {
+    Special special = pending_;
+    pending_ = Special::kNone;
+    bool is_string = scalar != nullptr && scalar->kind == Scalar::kString;
+    bool is_null = scalar != nullptr && scalar->kind == Scalar::kNull;
+    switch (special) {
+      case Special::kType:
+        if (!batch_mode_) {
+          // The path decides the type, whatever the body said; keep the key's place.
+          WriteKey(writer_, "type");
+          WriteString(writer_, options_.path_type);
+          has_type_ = true;
+        } else if (is_string) {
+          type_ = std::string(scalar->text);
+          has_type_ = true;
+          WriteKey(writer_, "type");
+          WriteString(writer_, scalar->text);
+        } else if (!is_null) {
+          MarkEventError("invalid_field", "type must be a string");
+        }
+        break;
+      case Special::kMessageId:
+        if (is_string && !scalar->text.empty()) {
+          if (scalar->text.size() > kMaxMessageIdBytes) {
+            MarkEventError("invalid_field",
+                           absl::StrCat("messageId is longer than ", kMaxMessageIdBytes, " bytes"));
+            break;
+          }
+          message_id_ = std::string(scalar->text);
+          WriteKey(writer_, "messageId");
+          WriteString(writer_, scalar->text);
+        } else if (!is_null && !is_string) {
+          MarkEventError("invalid_field", "messageId must be a string");
+        }
+        break;
+      case Special::kTimestamp:
+        if (is_string && !scalar->text.empty()) {
+          has_timestamp_ = true;
+          WriteKey(writer_, "timestamp");
+          WriteString(writer_, scalar->text);
+        } else if (!is_null && !is_string) {
+          MarkEventError("invalid_field", "timestamp must be an ISO 8601 string");
+        }
+        break;
+      case Special::kNone:
+        break;
+    }
+  }
+
+  void MarkEventError(std::string code, std::string message) {
+    if (event_error_code_.empty()) {
+      event_error_code_ = std::move(code);
+      event_error_message_ = std::move(message);
+    }
+  }
+
+  void FinishEvent() {
+    in_event_ = false;
+    if (event_error_code_.empty()) {
+      if (!has_type_) {
+        if (batch_mode_) {
+          MarkEventError("missing_type",
+                         "type is required in a batch (track, page, identify, group)");
+        } else {
+          WriteKey(writer_, "type");
+          WriteString(writer_, options_.path_type);
+          type_ = options_.path_type;
+        }
+      } else if (!batch_mode_) {
+        type_ = options_.path_type;
+      } else if (!IsSignalEventType(type_)) {
+        MarkEventError(
+            "unsupported_type",
+            absl::StrCat("type \"", type_, "\" is not one of track, page, identify, group"));
+      }
+    }
+    if (!event_error_code_.empty()) {
+      result_.errors.push_back({index_, event_error_code_, event_error_message_});
+      if (!batch_mode_) Fail(event_error_message_);
+      return;
+    }
+    if (message_id_.empty()) {
+      message_id_ = options_.new_message_id();
+      WriteKey(writer_, "messageId");
+      WriteString(writer_, message_id_);
+    }
+    if (!has_timestamp_) {
+      WriteKey(writer_, "timestamp");
+      WriteString(writer_, IsoMillis(options_.now_ms));
+    }
+    writer_.EndObject();
+    result_.events.push_back(
+        {index_, message_id_, type_, std::string(buffer_.GetString(), buffer_.GetSize())});
+  }
+
+  void AddElementError(std::string code, std::string message) {
+    result_.errors.push_back({index_, std::move(code), std::move(message)});
+  }
+
+  bool NextElement() {
+    ++index_;
+    if (index_ > options_.max_batch_events) {
+      return Fail(absl::StrCat("a batch holds at most ", options_.max_batch_events, " events"));
+    }
+    return true;
+  }
+
+  // Root object at depth 1, the batch array at depth 2, its events at depth 3.
+  static constexpr int kBatchArrayDepth = 2;
+
+  const IngestOptions& options_;
+  const bool batch_mode_;
+  IngestResult result_;
+  std::string body_error_;
+
+  int depth_ = 0;
+  int skip_depth_ = 0;
+  bool skip_next_ = false;
+  bool batch_open_ = false;
+  bool saw_batch_ = false;
+  size_t index_ = 0;
+
+  bool in_event_ = false;
+  int event_depth_ = 0;
+  Special pending_ = Special::kNone;
+  bool type_key_seen_ = false;
+  bool message_id_key_seen_ = false;
+  bool timestamp_key_seen_ = false;
+  bool has_type_ = false;
+  bool has_timestamp_ = false;
+  std::string type_;
+  std::string message_id_;
+  std::string event_error_code_;
+  std::string event_error_message_;
+  rapidjson::StringBuffer buffer_;
+  rapidjson::Writer<rapidjson::StringBuffer> writer_;
+};
+
+absl::StatusOr<IngestResult> Ingest(std::string_view body, const IngestOptions& options) {
+  IngestHandler handler(options);
+  rapidjson::MemoryStream stream(body.data(), body.size());
+  rapidjson::Reader reader;
+  rapidjson::ParseResult parsed =
+      reader.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag |
+                   rapidjson::kParseNumbersAsStringsFlag>(stream, handler);
+  if (!handler.body_error().empty()) return absl::InvalidArgumentError(handler.body_error());
+  if (parsed.IsError()) {
+    return absl::InvalidArgumentError(absl::StrCat("malformed JSON at byte ", parsed.Offset(), ": ",
+                                                   rapidjson::GetParseError_En(parsed.Code())));
+  }
+  if (absl::Status status = handler.Finish(); !status.ok()) return status;
+  return std::move(handler.result());
+}
+
+}  // namespace reference
+
+// Re-writes a JSON text compactly through RapidJSON's Writer, numbers as written: the
+// form the reference produces.
+class CanonicalWriter {
+ public:
+  explicit CanonicalWriter(rapidjson::StringBuffer& buffer) : writer_(buffer) {}
+  bool Null() { return writer_.Null(); }
+  bool Bool(bool b) { return writer_.Bool(b); }
+  bool Int(int) { return false; }
+  bool Uint(unsigned) { return false; }
+  bool Int64(int64_t) { return false; }
+  bool Uint64(uint64_t) { return false; }
+  bool Double(double) { return false; }
+  bool RawNumber(const char* str, rapidjson::SizeType length, bool) {
+    return writer_.RawValue(str, length, rapidjson::kNumberType);
+  }
+  bool String(const char* str, rapidjson::SizeType length, bool) {
+    return writer_.String(str, length);
+  }
+  bool StartObject() { return writer_.StartObject(); }
+  bool Key(const char* str, rapidjson::SizeType length, bool) { return writer_.Key(str, length); }
+  bool EndObject(rapidjson::SizeType count) { return writer_.EndObject(count); }
+  bool StartArray() { return writer_.StartArray(); }
+  bool EndArray(rapidjson::SizeType count) { return writer_.EndArray(count); }
+
+ private:
+  rapidjson::Writer<rapidjson::StringBuffer> writer_;
+};
+
+// Empty when `json` is not valid JSON (strictly, UTF-8 validated, nothing after it).
+std::string Canonical(const std::string& json) {
+  rapidjson::StringBuffer buffer;
+  CanonicalWriter writer(buffer);
+  rapidjson::MemoryStream stream(json.data(), json.size());
+  rapidjson::Reader reader;
+  if (reader
+          .Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag |
+                 rapidjson::kParseNumbersAsStringsFlag>(stream, writer)
+          .IsError()) {
+    return "";
+  }
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
+std::string Printable(std::string_view body) {
+  std::string text = absl::CHexEscape(AbslView(body.substr(0, 600)));
+  if (body.size() > 600) absl::StrAppend(&text, "... (", body.size(), " bytes)");
+  return text;
+}
+
+// IngestEvents and the reference agree on `body`: the same status, errors, events and
+// (canonically) the same JSON per event. Reports and returns false when they do not.
+bool MatchesReference(std::string_view body, const std::string& path_type, size_t max_batch = 500) {
+  const absl::StatusOr<IngestResult> actual = IngestEvents(body, Options(path_type, max_batch));
+  const absl::StatusOr<IngestResult> expected =
+      reference::Ingest(body, Options(path_type, max_batch));
+  const std::string where = absl::StrCat("path type \"", AbslView(path_type), "\", max ", max_batch,
+                                         ", body ", Printable(body));
+  if (actual.status() != expected.status()) {
+    ADD_FAILURE() << where << "\n  got " << actual.status() << "\n  expected " << expected.status();
+    return false;
+  }
+  if (!actual.ok()) return true;
+  bool same = true;
+  auto check = [&](bool ok, const std::string& what) {
+    if (!ok) {
+      ADD_FAILURE() << where << "\n  " << what;
+      same = false;
+    }
+  };
+  check(actual->errors.size() == expected->errors.size(),
+        absl::StrCat(actual->errors.size(), " errors, expected ", expected->errors.size()));
+  for (size_t i = 0; same && i < actual->errors.size(); ++i) {
+    const EventError& got = actual->errors[i];
+    const EventError& want = expected->errors[i];
+    check(got.index == want.index && got.code == want.code && got.message == want.message,
+          absl::StrCat("error ", i, ": ", got.index, " ", got.code, " ", got.message, "; expected ",
+                       want.index, " ", want.code, " ", want.message));
+  }
+  check(actual->events.size() == expected->events.size(),
+        absl::StrCat(actual->events.size(), " events, expected ", expected->events.size()));
+  for (size_t i = 0; same && i < actual->events.size(); ++i) {
+    const IngestedEvent& got = actual->events[i];
+    const IngestedEvent& want = expected->events[i];
+    check(got.index == want.index && got.message_id == want.message_id && got.type == want.type,
+          absl::StrCat("event ", i, ": ", got.index, " ", got.message_id, " ", got.type,
+                       "; expected ", want.index, " ", want.message_id, " ", want.type));
+    check(Canonical(got.json) == want.json,
+          absl::StrCat("event ", i, " JSON\n    ", Printable(got.json),
+                       "\n  is not the same document as\n    ", Printable(want.json)));
+  }
+  return same;
+}
+
+TEST(EventIngestTest, MatchesTheReferenceOnHandPickedBodies) {
+  const std::vector<std::string> events = {
+      // Host fields present, absent, null, empty, repeated, of the wrong type.
+      R"({"type":"track","event":"E","messageId":"m","timestamp":"2025-01-01T00:00:00Z"})",
+      R"({"event":"E"})",
+      R"({})",
+      R"({ })",
+      R"({"messageId":null})",
+      R"({"messageId":"","timestamp":"","type":null})",
+      R"({"a":1,"messageId":null,"b":2})",
+      R"({"a":1,"timestamp":null})",
+      R"({"messageId":null,"timestamp":null,"type":"page"})",
+      R"({"type":{"x":[1,{"y":2}]},"a":[]})",
+      R"({"type":["track"],"messageId":"m"})",
+      R"({"type":5})",
+      R"({"type":"TRACK"})",
+      R"({"type":"track","type":"page"})",
+      R"({"timestamp":"t","timestamp":null})",
+      R"({"messageId":true})",
+      R"({"messageId":[]})",
+      R"({"timestamp":{}})",
+      R"({"timestamp":false})",
+      // Names and values written with escapes.
+      R"({"t\u0079pe":"track","message\u0049d":"a\u0062c","timest\u0061mp":"x"})",
+      R"({"type":"tr\u0061ck","messageId":"\"quoted\" \\ \/ \b\f\n\r\t"})",
+      R"({"type":"track","t\u0079pe":"page"})",
+      R"({"type":"track","messageId":"\u0000"})",
+      R"({"type":"track","messageId":"\ud83d\ude00","x":"\udc00"})",
+      R"({"type":"track","k\u00e9y":"v\u00e9","\u65e5\u672c":"caf\u00e9"})",
+      // Numbers at RapidJSON's edges.
+      R"({"type":"track","n":[0,-0,1.5,-1.25e-7,1E+2,1e308,1.7976931348623157e308,5e-324]})",
+      R"({"type":"track","n":123456789012345678901234567890123456789012345678901234567890})",
+      R"({"type":"track","n":1e309})",
+      R"({"type":"track","n":1.5e308})",
+      R"({"type":"track","n":0.001e310})",
+      R"({"type":"track","n":1e-99999999999})",
+      R"({"type":"track","n":01})",
+      R"({"type":"track","n":1.})",
+      R"({"type":"track","n":.5})",
+      R"({"type":"track","n":-})",
+      R"({"type":"track","n":1e})",
+      R"({"type":"track","n":1e+})",
+      R"({"type":"track","n":+1})",
+      R"({"type":"track","n":1.2.3})",
+      R"({"type":"track","n":NaN})",
+      R"({"type":"track","n":-Infinity})",
+      R"({"type":"track","n":)" + std::string(320, '9') + "}",
+      R"({"type":"track","n":)" + std::string(300, '9') + "." + std::string(300, '9') + "}",
+      // Literals and structure.
+      R"({"type":"track","l":[true,false,null]})",
+      R"({"type":"track","l":tru})",
+      R"({"type":"track","l":nul})",
+      R"({"type":"track","l":[1,]})",
+      R"({"type":"track",})",
+      R"({"type":"track" "a":1})",
+      R"({"type":"track","a" 1})",
+      R"({"type":"track","a":[1 2]})",
+      R"({"type":"track","a":{"b":1]})",
+      R"({"type":"track",'a':1})",
+      R"({"type":"track","a":"unterminated})",
+      // Whitespace everywhere it may be.
+      " \t\r\n{ \"type\" : \"track\" ,\n \"messageId\" :\tnull , \"a\" : [ 1 , { \"b\" : \"c\" } ] "
+      ","
+      " \"timestamp\" : \"\" } \n",
+      "{\n  \"a\": 1,\n  \"type\": \"identify\"\n}",
+      "{ \"messageId\" : null }",
+  };
+  // Strings RapidJSON refuses or accepts by its encoding rules.
+  const std::vector<std::string> strings = {
+      "\"\xc3\xa9\"",
+      "\"\xe6\x97\xa5\"",
+      "\"\xf0\x9f\x98\x80\"",
+      "\"\xf4\x8f\xbf\xbf\"",
+      "\"\xff\"",
+      "\"\xc3\"",
+      "\"\xc0\xaf\"",
+      "\"\xc1\xbf\"",
+      "\"\xe0\x80\xaf\"",
+      "\"\xed\xa0\x80\"",
+      "\"\xed\x9f\xbf\"",
+      "\"\xf0\x80\x80\x80\"",
+      "\"\xf4\x90\x80\x80\"",
+      "\"\xf5\x80\x80\x80\"",
+      "\"\x80\"",
+      "\"\xe6\x97\"",
+      "\"a\x01z\"",
+      "\"a\x1fz\"",
+      "\"a\x7fz\"",
+      R"("\ud800")",
+      R"("\ud800\u0041")",
+      R"("\ud800x")",
+      R"("\udbff\udfff")",
+      R"("\u12")",
+      R"("\u12g4")",
+      R"("\x41")",
+      R"("\")",
+      R"("\'")",
+      std::string("\"a\0z\"", 5),
+  };
+  std::vector<std::string> singles = events;
+  for (const std::string& value : strings) {
+    singles.push_back(R"({"type":"track","s":)" + value + "}");
+    singles.push_back(R"({"type":"track","messageId":)" + value + "}");
+    singles.push_back("{" + value + R"(:1,"type":"track"})");
+  }
+  for (const std::string& event : singles) {
+    EXPECT_TRUE(MatchesReference(event, "track"));
+    EXPECT_TRUE(MatchesReference(event, "group"));
+    EXPECT_TRUE(MatchesReference(R"({"batch":[)" + event + "]}", ""));
+    EXPECT_TRUE(
+        MatchesReference(R"({"batch":[{"type":"page"},)" + event + R"(,{"type":"group"}]})", ""));
+  }
+  const std::vector<std::string> bodies = {
+      "",
+      " ",
+      "null",
+      "5",
+      R"("batch")",
+      "[]",
+      "{",
+      "}",
+      R"({"batch":[]})",
+      R"({"batch":[]} )",
+      std::string("{\"batch\":[]}\0trailing", 21),
+      std::string("{\"batch\":[\0]}", 13),
+      std::string("\0{\"batch\":[]}", 13),
+      R"({"batch":[]} x)",
+      R"({"batch":[]}{})",
+      R"({"batch":[],"batch":[]})",
+      R"({"b\u0061tch":[{"type":"track"}]})",
+      R"({"batch":[],"b\u0061tch":[]})",
+      R"({"batch":null})",
+      R"({"batch":5})",
+      R"({"batch":{"type":"track"}})",
+      R"({"sentAt":"x","context":{"a":[[[{"b":1}]]]},"batch":[{"type":"track"}],"writeKey":null})",
+      R"({"batch":[1,"two",null,true,[{"type":"track"}],{"type":"track"}]})",
+      R"({"batch":[{"type":"track"}],"x":)",
+      R"({"batch":[{"type":"track"},{"type":"tr)",
+      R"({"batch":[{"messageId":5},{"type":"track"}] junk)",
+      R"({"batch":[{"type":"track"},{"type":"track"},{"type":"track"} junk)",
+      R"({"context":)" + std::string(200, '[') + std::string(200, ']') + R"(,"batch":[]})",
+      R"({"batch":[{"type":"track","a":)" + std::string(63, '[') + std::string(63, ']') + "}]}",
+      R"({"batch":[{"type":"track","a":)" + std::string(64, '[') + std::string(64, ']') + "}]}",
+      R"({"batch":[{"type":"track","a":)" + std::string(64, '[') + "}]}",
+      R"({"batch":[{"messageId":)" + std::string(500, '[') + std::string(500, ']') + "}]}",
+      R"({"batch":[)" + std::string(70, '[') + std::string(70, ']') + "]}",
+  };
+  for (const std::string& body : bodies) {
+    EXPECT_TRUE(MatchesReference(body, ""));
+    EXPECT_TRUE(MatchesReference(body, "track"));
+    EXPECT_TRUE(MatchesReference(body, "", 1));
+  }
+  // The single-event depth limit, either side of it.
+  for (int levels : {62, 63, 64, 65}) {
+    const std::string nested = std::string(levels, '[') + std::string(levels, ']');
+    EXPECT_TRUE(MatchesReference(R"({"a":)" + nested + "}", "track")) << levels;
+  }
+}
+
+signal_bench::CorpusOptions UnusualCorpus(size_t events) {
+  signal_bench::CorpusOptions options;
+  options.event_count = events;
+  // More of the unusual events than the benchmark's mix.
+  options.deep_per_mille = 40;
+  options.unicode_per_mille = 300;
+  options.bigint_per_mille = 200;
+  options.large_per_mille = 20;
+  options.max_deep_levels = 80;  // some within the depth limit, some beyond
+  return options;
+}
+
+TEST(EventIngestTest, MatchesTheReferenceOnTheCorpus) {
+  const signal_bench::Corpus corpus = signal_bench::GenerateCorpus(UnusualCorpus(2000));
+  for (size_t first = 0; first < corpus.events.size(); first += 100) {
+    std::string body = R"({"batch":[)";
+    for (size_t i = first; i < first + 100; ++i) {
+      if (i > first) body.push_back(',');
+      body.append(corpus.events[i]);
+    }
+    body.append("]}");
+    ASSERT_TRUE(MatchesReference(body, ""));
+  }
+  for (const std::string& event : corpus.events) {
+    ASSERT_TRUE(MatchesReference(event, "page"));
+    ASSERT_TRUE(MatchesReference(R"({"batch":[)" + event + "]}", ""));
+  }
+}
+
+// Random edits of valid bodies: most give malformed JSON, bad events or odd but valid
+// shapes, and the two readers must agree on every one.
+TEST(EventIngestTest, MatchesTheReferenceOnMutatedBodies) {
+  const signal_bench::Corpus corpus = signal_bench::GenerateCorpus(UnusualCorpus(200));
+  std::vector<std::string> seeds = {
+      R"({"type":"track","event":"E","messageId":"m1","timestamp":"2025-01-01T00:00:00Z",)"
+      R"("properties":{"a":[1,2.5,{"b":null}],"c":"x\u00e9","d":true}})",
+      R"({"batch":[{"type":"track","messageId":"a"},{"type":"page","name":"N"},)"
+      R"({"type":"identify","traits":{"n":-1.5e3}}],"sentAt":"x"})",
+      "{ \"batch\" : [ { \"type\" : \"group\" , \"messageId\" : null } ,\n {\"type\":\"track\"} ] "
+      "}",
+      R"({"messageId":null,"type":"page","timestamp":""})",
+  };
+  for (size_t i = 0; i < 20; ++i) {
+    seeds.push_back(corpus.events[i]);
+    seeds.push_back(R"({"batch":[)" + corpus.events[i] + "," + corpus.events[i + 20] + "]}");
+  }
+  const std::vector<std::string> tokens = {
+      "\"",
+      "\\",
+      "{",
+      "}",
+      "[",
+      "]",
+      ",",
+      ":",
+      " ",
+      "\n",
+      R"(\u)",
+      R"(\ud83d)",
+      R"(\udc00)",
+      R"(\u00e9)",
+      R"(\")",
+      "1e400",
+      "1e308",
+      "-",
+      "0",
+      ".",
+      "e5",
+      "123456789012345678901234567890",
+      "\xff",
+      "\xc3",
+      "\xc3\xa9",
+      "\xe0\x80\x80",
+      "\xed\xa0\x80",
+      "\xf4\x90\x80\x80",
+      "\xf0\x9f\x98\x80",
+      std::string(1, '\0'),
+      "\x01",
+      "null",
+      "true",
+      R"("type")",
+      R"("messageId")",
+      R"("timestamp")",
+      R"("batch")",
+      R"("track")",
+      R"("")",
+      "{}",
+      "[]",
+      R"("t\u0079pe")",
+      R"("type":"track",)",
+      R"("messageId":null,)",
+      R"("messageId":"x",)",
+  };
+  signal_bench::CorpusRng rng(20260301);
+  int mismatches = 0;
+  for (int round = 0; round < 20000 && mismatches < 5; ++round) {
+    std::string body = seeds[rng.Below(static_cast<uint32_t>(seeds.size()))];
+    const uint32_t edits = 1 + rng.Below(3);
+    for (uint32_t e = 0; e < edits && !body.empty(); ++e) {
+      const size_t at = rng.Below(static_cast<uint32_t>(body.size()));
+      switch (rng.Below(4)) {
+        case 0:
+          body.insert(at, tokens[rng.Below(static_cast<uint32_t>(tokens.size()))]);
+          break;
+        case 1:
+          body.replace(at, 1, tokens[rng.Below(static_cast<uint32_t>(tokens.size()))]);
+          break;
+        case 2:
+          body.erase(at, 1 + rng.Below(8));
+          break;
+        default: {
+          const std::string piece = body.substr(at, 1 + rng.Below(24));
+          body.insert(rng.Below(static_cast<uint32_t>(body.size())), piece);
+          break;
+        }
+      }
+    }
+    const bool batch = body.find("\"batch\"") != std::string::npos && rng.Below(4) != 0;
+    if (!MatchesReference(body, batch ? "" : "identify", batch ? 1 + rng.Below(3) : 500)) {
+      ++mismatches;
+    }
+  }
+  EXPECT_EQ(mismatches, 0);
+}
+
+TEST(EventIngestTest, EventsKeepTheirOwnBytesWhenTheHostAddsNothing) {
+  // Escapes, whitespace inside values and number spellings are copied as sent.
+  const std::string event =
+      R"({"type":"track","messageId":"m\u0031","timestamp":"2025-01-01T00:00:00Z",)"
+      R"("p":{ "s" : "caf\u00e9 \/", "n" : [ 1.50 , -0 , 1E+2 ] }})";
+  auto result = IngestEvents(R"({"batch":[ )" + event + " ]}", Options(""));
+  ASSERT_TRUE(result.ok()) << result.status();
+  ASSERT_EQ(result->events.size(), 1u);
+  EXPECT_EQ(result->events[0].json, event);
+  EXPECT_EQ(result->events[0].message_id, "m1") << "the host reads the decoded messageId";
+}
+
+TEST(EventIngestTest, HostFieldsAreSplicedIntoWhitespaceLadenEvents) {
+  const std::string body =
+      "{\n  \"messageId\" : null ,\n  \"a\" : [ 1 , 2 ] ,\n  \"type\" : \"track\" ,\n"
+      "  \"timestamp\" : \"\"\n}";
+  auto result = IngestEvents(body, Options("page"));
+  ASSERT_TRUE(result.ok()) << result.status();
+  const std::string& json = result->events[0].json;
+  EXPECT_EQ(json, R"({"a" : [ 1 , 2 ],"type":"page","messageId":"generated-1",)"
+                  R"("timestamp":"2026-02-25T14:30:00.123Z"})");
+  rapidjson::Document document = Parse(json);
+  EXPECT_STREQ(document["type"].GetString(), "page");
+  EXPECT_EQ(document["a"].Size(), 2u);
+
+  // An event left with no members of its own.
+  result = IngestEvents("{ \"messageId\" : null }", Options("track"));
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->events[0].json, R"({"type":"track","messageId":"generated-1",)"
+                                    R"("timestamp":"2026-02-25T14:30:00.123Z"})");
+}
+
+TEST(EventIngestTest, EscapedNamesAndValuesAreReadDecoded) {
+  auto result = IngestEvents(
+      R"({"b\u0061tch":[{"t\u0079pe":"tr\u0061ck","message\u0049d":"a\u0062c"}]})", Options(""));
+  ASSERT_TRUE(result.ok()) << result.status();
+  ASSERT_EQ(result->events.size(), 1u);
+  EXPECT_EQ(result->events[0].type, "track");
+  EXPECT_EQ(result->events[0].message_id, "abc");
+  rapidjson::Document document = Parse(result->events[0].json);
+  EXPECT_STREQ(document["messageId"].GetString(), "abc");
+  EXPECT_STREQ(document["type"].GetString(), "track");
+
+  // The same key twice, once escaped.
+  result = IngestEvents(R"({"batch":[{"type":"track","t\u0079pe":"page"}]})", Options(""));
+  ASSERT_TRUE(result.ok());
+  ASSERT_EQ(result->errors.size(), 1u);
+  EXPECT_EQ(result->errors[0].message, R"(duplicate key "type")");
+
+  // The messageId limit counts decoded bytes: 200 six-byte escapes are 200 bytes.
+  std::string escaped;
+  for (int i = 0; i < 200; ++i) escaped += R"(\u0061)";
+  result = IngestEvents(R"({"messageId":")" + escaped + R"("})", Options("track"));
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->events[0].message_id, std::string(200, 'a'));
+  result = IngestEvents(R"({"messageId":")" + escaped + escaped + R"("})", Options("track"));
+  EXPECT_FALSE(result.ok());
+}
+
+TEST(EventIngestTest, MalformedBodiesAreDescribedByPosition) {
+  auto result = IngestEvents(R"({"batch":[{"type":"track","n":1e400}]})", Options(""));
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().message(),
+            "malformed JSON at byte 30: Number too big to be stored in double.");
+  result = IngestEvents("{\"a\":\"\xff\"}", Options("track"));
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().message(), "malformed JSON at byte 6: Invalid encoding in string.");
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // The event API end to end: events posted to signal-delivery-host arrive at the fake
 // Hightouch, each messageId exactly once, with the host's fields filled in.
 #include <atomic>
+#include <fstream>
 
 #include "daemon_test_support.h"
 
@@ -141,6 +142,83 @@ TEST_F(EventsTest, DeletedIntegrationReceivesNothingMore) {
             200);
   std::map<std::string, int> counts = AwaitDelivered(1);
   EXPECT_EQ(counts, (std::map<std::string, int>{{"next", 1}}));
+}
+
+// Backpressure: the host below may hold 15 queued events per integration, and the
+// fake never answers deliveries, so every accepted event stays queued.
+TEST(EventsBackpressureTest, FullQueueRefusesWithRetryAfterAndQueuesNothing) {
+  TempDir dir;
+  FakeHightouch fake = StartFake(dir);
+  const std::string config_path = dir.Sub("host.yaml");
+  std::ofstream(config_path) << "events:\n  max_queue_depth: 15\n";
+  HostSettings settings = Settings(dir.Sub("data"), fake.url);
+  settings.extra_args = {"--config", config_path};
+  HostProcess host = StartHost(settings);
+  Reply installed = host.Admin("POST", "/v1/admin/integration-catalog/hightouch/install",
+                               FastInstallBody(), Token("editor"));
+  ASSERT_EQ(installed.status, 201) << installed.body;
+  const std::string id = IntegrationIdOf(installed);
+  fake.SetFaults(R"({"hang":true})");
+
+  auto queue_depth = [&]() -> uint64_t {
+    Reply reply = host.Admin("GET", "/v1/admin/integrations/" + id, "", Token("viewer"));
+    rapidjson::Document document = reply.Json();
+    if (reply.status != 200 || !document.IsObject()) return UINT64_MAX;
+    return document["integration"]["queue_depth"].GetUint64();
+  };
+  auto batch = [](const std::string& prefix, int count) {
+    std::string body = R"({"batch":[)";
+    for (int i = 0; i < count; ++i) {
+      body += std::string(i ? "," : "") + R"({"type":"track","event":"E","anonymousId":"a",)" +
+              R"("messageId":")" + prefix + "-" + std::to_string(i) + R"("})";
+    }
+    return body + "]}";
+  };
+
+  // Below the limit: accepted, also with events already waiting.
+  Reply first = host.Event("/v1/batch", batch("first", 10));
+  ASSERT_EQ(first.status, 200) << first.body;
+  EXPECT_EQ(queue_depth(), 10u);
+  Reply second = host.Event("/v1/batch", batch("second", 5));
+  ASSERT_EQ(second.status, 200) << second.body;
+  EXPECT_EQ(queue_depth(), 15u);
+
+  // At the limit: refused, with the depth and the limit named, and nothing queued.
+  Reply refused = host.Event("/v1/batch", batch("refused", 3));
+  EXPECT_EQ(refused.status, 503) << refused.body;
+  EXPECT_EQ(refused.Header("Retry-After"), "1");
+  EXPECT_EQ(refused.ErrorCode(), "QUEUE_FULL") << refused.body;
+  rapidjson::Document error = refused.Json();
+  ASSERT_TRUE(error.IsObject()) << refused.body;
+  const std::string message = error["error"]["message"].GetString();
+  EXPECT_NE(message.find("15 events queued"), std::string::npos) << message;
+  EXPECT_NE(message.find("limit of 15"), std::string::npos) << message;
+  Reply single = host.Event("/v1/t", R"({"event":"E","anonymousId":"a","messageId":"refused-t"})");
+  EXPECT_EQ(single.status, 503) << single.body;
+  // The key is still checked first; the queue is checked before the body is read.
+  EXPECT_EQ(host.Event("/v1/t", R"({"event":"E"})", "dk_wrong_key").status, 401);
+  EXPECT_EQ(host.Event("/v1/t", "{not json").status, 503);
+  EXPECT_EQ(queue_depth(), 15u);
+
+  // Once the vendor answers again the queue drains and events are accepted again; the
+  // refused ones were never queued, so they never arrive.
+  fake.SetFaults("{}");
+  ASSERT_TRUE(WaitUntil([&] { return queue_depth() == 0; }, std::chrono::seconds(120)))
+      << "queue depth " << queue_depth();
+  Reply later = host.Event("/v1/batch", batch("later", 2));
+  ASSERT_EQ(later.status, 200) << later.body;
+  std::map<std::string, int> counts;
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        counts = fake.MessageIdCounts();
+        return counts.size() >= 17;
+      },
+      std::chrono::seconds(60)));
+  EXPECT_EQ(counts.size(), 17u);
+  for (const auto& [message_id, count] : counts) {
+    EXPECT_EQ(message_id.find("refused"), std::string::npos) << message_id;
+  }
+  EXPECT_EQ(counts.count("later-1"), 1u);
 }
 
 TEST(EventsCorsTest, PreflightIsAnswered) {

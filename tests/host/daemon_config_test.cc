@@ -34,6 +34,7 @@ TEST(DaemonConfigTest, DefaultsNeedNoFileAndNoFlag) {
   EXPECT_EQ(config.admin_max_body_bytes, 1u << 20);
   EXPECT_EQ(config.events_max_body_bytes, 512u * 1024);
   EXPECT_EQ(config.max_batch_events, 500u);
+  EXPECT_EQ(config.max_queue_depth, 5000000u);
   ASSERT_EQ(config.pipelines.size(), 1u);
   EXPECT_EQ(config.pipelines[0].name, "default");
   EXPECT_TRUE(config.pipelines[0].key.empty()) << "generated at start-up";
@@ -50,6 +51,7 @@ admin:
 events:
   port: 9080
   max_batch_events: 50
+  max_queue_depth: 1234
 plugins:
   hightouch:
     options:
@@ -75,6 +77,7 @@ pipelines:
   EXPECT_EQ(config.events_port, 9080);
   EXPECT_EQ(config.rate_limit_per_minute, 3);
   EXPECT_EQ(config.max_batch_events, 50u);
+  EXPECT_EQ(config.max_queue_depth, 1234u);
   const auto& options = config.plugin_options.at("hightouch");
   ASSERT_EQ(options.size(), 2u);
   // The flag replaced the file's value; the other option is untouched.
@@ -100,6 +103,10 @@ TEST(DaemonConfigTest, MistakesAreNamed) {
            {"plugins:\n  hightouch:\n    options: [1]\n", "plugins.hightouch.options"},
            {"pipelines:\n  - name: web\n", "pipelines[0].key"},
            {"admin: [\n", "line"},
+           {"events:\n  max_queue_depth: -1\n", "events.max_queue_depth"},
+           {"events:\n  max_queue_depth: lots\n", "events.max_queue_depth"},
+           {"events:\n  max_queue_depth: [5]\n", "events.max_queue_depth"},
+           {"events:\n  max_queue_depth: 2000000000000\n", "events.max_queue_depth"},
        }) {
     DaemonConfig config;
     absl::Status status = ApplyYaml(c.yaml, "test.yaml", config);
@@ -107,6 +114,14 @@ TEST(DaemonConfigTest, MistakesAreNamed) {
     EXPECT_NE(std::string(status.message()).find(c.expected), std::string::npos)
         << status.message();
   }
+}
+
+TEST(DaemonConfigTest, QueueDepthLimitCanBeTurnedOff) {
+  DaemonConfig config;
+  ASSERT_TRUE(ApplyYaml("events:\n  max_queue_depth: 0\n", "test.yaml", config).ok());
+  EXPECT_EQ(config.max_queue_depth, 0u);
+  ASSERT_TRUE(ApplyYaml("events:\n  max_queue_depth: 1\n", "test.yaml", config).ok());
+  EXPECT_EQ(config.max_queue_depth, 1u);
 }
 
 TEST(DaemonConfigTest, BadFlags) {
@@ -148,7 +163,7 @@ TEST(DaemonConfigTest, HelpDocumentsEverySettingAndTheEnvironment) {
   for (const char* word :
        {"--config", "--data-dir", "--plugin-dir", "--runtime-dir", "--admin-port", "--events-port",
         "--bind", "--log-level", "--plugin-option", "--rate-limit", "--pipeline-key", "JWT_SECRET",
-        "ENCRYPTION_KEY", "token", "SIGTERM", "max_body_bytes"}) {
+        "ENCRYPTION_KEY", "token", "SIGTERM", "max_body_bytes", "events.max_queue_depth"}) {
     EXPECT_NE(help.find(word), std::string::npos) << word;
   }
 }
