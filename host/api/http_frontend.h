@@ -21,7 +21,7 @@ struct FrontendOptions {
   int admin_port = 8084;  // 0: any free port
   int events_port = 8080;
   int admin_threads = 16;
-  int events_threads = 8;
+  int events_threads = 32;
   size_t admin_max_body_bytes = 1 << 20;
   size_t events_max_body_bytes = 512 * 1024;
   std::vector<StaticAsset> ui_assets;

@@ -433,7 +433,8 @@ Settings (flag / YAML key: default)
                       --plugin-option hightouch.events_base_url=http://127.0.0.1:9000
                       admin.max_body_bytes: 1048576    events.max_body_bytes: 524288
                       events.max_batch_events: 500     admin.threads: 16
-                      events.threads: 8                admin.org_id: org_default
+                      events.threads: 32 (one per open client connection)
+                      admin.org_id: org_default
                       store.attempt_retention: 10000   store.dead_letter_retention: 100000
                       events.max_queue_depth: 5000000  (0: no limit) while an integration
                       a pipeline routes to has this many events queued or more, the event

@@ -44,7 +44,9 @@ struct DaemonConfig {
   // Event API.
   size_t events_max_body_bytes = 512 * 1024;
   size_t max_batch_events = 500;
-  int events_threads = 8;
+  // Each keep-alive connection holds a thread while it is open (cpp-httplib), so this
+  // is also how many clients can post at once without waiting.
+  int events_threads = 32;
   // Refuse events (503) while a routed integration has this many queued; 0: no limit.
   size_t max_queue_depth = 5000000;
 
