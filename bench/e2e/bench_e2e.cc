@@ -87,9 +87,9 @@ Processes
   --host-nodelay-preload
                         experiment: LD_PRELOAD a shim into the host that sets TCP_NODELAY
                         on accepted connections (the host's listeners leave Nagle on)
-  --dup-window N        fake --max-recorded-events: messageIds checked for duplicates
-                        and events kept in the fake's memory, about 1.4 KB each
-                        (default 2000000)
+  --dup-window N        fake --message-id-window: distinct messageIds the fake checks
+                        for duplicates, about 20 bytes each (default 2000000); the
+                        fake keeps the full JSON of only its first 1000 events
   --data-dir DIR        parent of the temporary data directory (default $TMPDIR or /tmp)
   --keep-data           leave the data directory (and the host's log) in place
 Measurement
@@ -776,7 +776,8 @@ int main(int argc, char** argv) {
   ChildProcess fake;
   fake.Start(
       {flags.fake_bin, "--port", "0", "--write-key", kVendorKey, "--api-key", kVendorKey,
-       "--source", "src-12345:12345", "--max-recorded-events", std::to_string(flags.dup_window)},
+       "--source", "src-12345:12345", "--message-id-window", std::to_string(flags.dup_window),
+       "--max-recorded-events", "1000"},
       work_dir + "/fake.out", work_dir + "/fake.err");
   const std::string fake_url = fake.WaitForLine("listening on ", std::chrono::seconds(30));
 

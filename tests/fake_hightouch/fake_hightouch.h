@@ -33,8 +33,12 @@ struct Options {
   std::vector<Source> sources;
   size_t max_event_bytes = 32 * 1024;     // serialized size of one event
   size_t max_request_bytes = 500 * 1024;  // request body (after gzip decoding)
-  // Events beyond this many are counted in the stats but not stored.
+  // Events stored for AcceptedEvents() and /_fake/events (each one's full JSON); later ones
+  // are only counted.
   size_t max_recorded_events = 1'000'000;
+  // Distinct messageIds remembered for duplicate detection, independently of the stored
+  // events (~20 bytes each); ids first seen beyond this many are not checked.
+  size_t message_id_window = 1'000'000;
   // REST requests allowed per API key (one key stands for one workspace) per window; 429 beyond.
   int rest_rate_limit = 200;
   std::chrono::milliseconds rest_rate_window{10'000};
@@ -50,6 +54,7 @@ struct Stats {
   uint64_t events_accepted = 0;                      // events in 200-answered ingest requests
   uint64_t events_recorded = 0;        // of those, how many are stored (max_recorded_events)
   uint64_t duplicate_message_ids = 0;  // accepted events whose messageId was accepted before
+                                       // (among the first message_id_window distinct ids)
   uint64_t bytes_received = 0;         // API request bodies, after gzip decoding
   uint64_t connections_reset = 0;      // requests dropped by "reset_connections"
   uint64_t requests_hung = 0;          // requests held by "hang"

@@ -2,13 +2,16 @@
 // kind, and the fake-hightouch binary.
 #include "fake_hightouch.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <simdjson.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -23,6 +26,7 @@
 #include <vector>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -323,6 +327,52 @@ TEST_F(FakeHightouchTest, StopsStoringBeyondMaxRecordedEvents) {
   EXPECT_EQ(stats.events_recorded, 2u);
 }
 
+TEST_F(FakeHightouchTest, MessageIdWindowIsSeparateFromRecordedEvents) {
+  Options options = TestOptions();
+  options.max_recorded_events = 1;
+  options.message_id_window = 3;
+  StartServer(options);
+  ASSERT_EQ(Ingest("/v1/batch", Batch({Event("a"), Event("b"), Event("c"), Event("d")}))->status,
+            200);
+  // "a" and "c" are within the window of three ids; "d" came fourth and is not remembered.
+  ASSERT_EQ(Ingest("/v1/batch", Batch({Event("a"), Event("d"), Event("c")}))->status, 200);
+  EXPECT_THAT(server_->AcceptedEvents(), ElementsAre(Event("a")));
+  Stats stats = server_->GetStats();
+  EXPECT_EQ(stats.events_accepted, 7u);
+  EXPECT_EQ(stats.events_recorded, 1u);
+  EXPECT_EQ(stats.duplicate_message_ids, 2u);
+
+  // Reset forgets the ids as well as the events.
+  server_->Reset();
+  ASSERT_EQ(Ingest("/v1/batch", Batch({Event("a")}))->status, 200);
+  stats = server_->GetStats();
+  EXPECT_EQ(stats.duplicate_message_ids, 0u);
+  EXPECT_EQ(stats.events_recorded, 1u);
+}
+
+TEST_F(FakeHightouchTest, DuplicatesAreFoundBeyondTheRecordedEvents) {
+  Options options = TestOptions();
+  options.max_recorded_events = 0;
+  StartServer(options);
+  std::vector<std::string> events;
+  for (int i = 0; i < 300; ++i) events.push_back(Event(absl::StrCat("id-", i)));
+  ASSERT_EQ(Ingest("/v1/batch", Batch(events))->status, 200);
+  ASSERT_EQ(Ingest("/v1/batch", Batch({Event("id-7"), Event("id-299"), Event("id-300")}))->status,
+            200);
+  EXPECT_THAT(server_->AcceptedEvents(), IsEmpty());
+  const Stats stats = server_->GetStats();
+  EXPECT_EQ(stats.events_accepted, 303u);
+  EXPECT_EQ(stats.events_recorded, 0u);
+  EXPECT_EQ(stats.duplicate_message_ids, 2u);
+}
+
+TEST_F(FakeHightouchTest, EscapedMessageIdsAreComparedUnescaped) {
+  const std::string escaped = R"({"type":"track","messageId":"m1","userId":"u"})";
+  ASSERT_EQ(Ingest("/v1/batch", Batch({Event("m1"), escaped}))->status, 200);
+  EXPECT_EQ(server_->GetStats().duplicate_message_ids, 1u);
+  EXPECT_THAT(server_->AcceptedEvents(), ElementsAre(Event("m1"), escaped));
+}
+
 TEST_F(FakeHightouchTest, StatsCountStatusesPathsAndBytes) {
   const std::string good = Batch({Event("s1")});
   const std::string bad = "{";
@@ -368,6 +418,47 @@ TEST_F(FakeHightouchTest, ManyConcurrentClientsLoseNothing) {
   EXPECT_EQ(events.size(), static_cast<size_t>(kThreads * kRequests * kEventsPerRequest));
   EXPECT_EQ(std::set<std::string>(events.begin(), events.end()).size(), events.size());
   EXPECT_EQ(server_->GetStats().duplicate_message_ids, 0u);
+}
+
+// Two requests written back to back in one segment: the bytes of the second one, read along
+// with the first, are kept for the connection's next request.
+TEST_F(FakeHightouchTest, PipelinedRequestsOnOneConnectionAreBothAnswered) {
+  const int sock = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(sock, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(server_->port()));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(sock, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+  std::string requests;
+  for (const char* id : {"p1", "p2"}) {
+    const std::string body = Batch({Event(id)});
+    absl::StrAppend(&requests, "POST /v1/batch HTTP/1.1\r\nHost: fake\r\nAuthorization: ",
+                    Basic(kWriteKey), "\r\nContent-Type: application/json\r\nContent-Length: ",
+                    body.size(), "\r\n\r\n", body);
+  }
+  ASSERT_EQ(send(sock, requests.data(), requests.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(requests.size()));
+  std::string answers;
+  char buffer[4096];
+  pollfd readable{sock, POLLIN, 0};
+  auto count_answers = [&answers] {
+    size_t count = 0;
+    for (size_t at = answers.find("HTTP/1.1 200"); at != std::string::npos;
+         at = answers.find("HTTP/1.1 200", at + 1)) {
+      ++count;
+    }
+    return count;
+  };
+  while (count_answers() < 2 || !absl::EndsWith(answers, "{}")) {
+    ASSERT_EQ(poll(&readable, 1, 10'000), 1) << answers;
+    const ssize_t received = recv(sock, buffer, sizeof(buffer), 0);
+    ASSERT_GT(received, 0) << answers;
+    answers.append(buffer, static_cast<size_t>(received));
+  }
+  close(sock);
+  EXPECT_EQ(count_answers(), 2u);
+  EXPECT_THAT(server_->AcceptedEvents(), ElementsAre(Event("p1"), Event("p2")));
 }
 
 TEST_F(FakeHightouchTest, WaitForAcceptedEvents) {
@@ -709,8 +800,8 @@ TEST(FakeHightouchBinary, HelpDocumentsEverythingAndExitsZero) {
   // Every flag main.cc accepts.
   for (const char* text : {"--port", "--host", "--write-key", "--api-key", "--source",
                            "--max-event-bytes", "--max-request-bytes", "--max-recorded-events",
-                           "--rest-rate-limit", "--latency-ms", "--threads", "--faults",
-                           "--help"}) {
+                           "--message-id-window", "--rest-rate-limit", "--latency-ms", "--threads",
+                           "--faults", "--help"}) {
     EXPECT_THAT(output, HasSubstr(text));
   }
   // Every endpoint, with its auth and limits.
@@ -728,6 +819,7 @@ TEST(FakeHightouchBinary, HelpDocumentsEverythingAndExitsZero) {
   EXPECT_THAT(output, HasSubstr(absl::StrCat("(default ", defaults.max_request_bytes, ")")));
   EXPECT_THAT(output, HasSubstr(absl::StrCat("(default ", defaults.rest_rate_limit, ")")));
   EXPECT_THAT(output, HasSubstr(absl::StrCat("(default ", defaults.worker_threads, ")")));
+  EXPECT_THAT(output, HasSubstr(absl::StrCat("(default ", defaults.message_id_window, ")")));
   // What /_fake/stats counts.
   for (const char* text : {"requests_by_status", "events_accepted", "duplicate_message_ids"}) {
     EXPECT_THAT(output, HasSubstr(text));
@@ -742,7 +834,8 @@ TEST(FakeHightouchBinary, HelpDocumentsEverythingAndExitsZero) {
 
 TEST(FakeHightouchBinary, RefusesUnknownFlagsAndBadFaults) {
   for (const char* args :
-       {" --bogus 1", " --port", " --faults '{\"hang\":1}'", " --source nocolon"}) {
+       {" --bogus 1", " --port", " --faults '{\"hang\":1}'", " --source nocolon",
+        " --message-id-window -1", " --message-id-window many", " --max-recorded-events x"}) {
     const int status =
         std::system((std::string(FAKE_HIGHTOUCH_BINARY) + args + " 2>/dev/null").c_str());
     ASSERT_TRUE(WIFEXITED(status)) << args;
@@ -762,7 +855,8 @@ TEST(FakeHightouchBinary, PortZeroPrintsTheUrlAndServes) {
     close(out[1]);
     execl(FAKE_HIGHTOUCH_BINARY, FAKE_HIGHTOUCH_BINARY, "--port", "0", "--write-key", "bin-key",
           "--api-key", "bin-api", "--source", "77:88:Bin Source", "--faults",
-          R"({"statuses":[503]})", static_cast<char*>(nullptr));
+          R"({"statuses":[503]})", "--max-recorded-events", "0", "--message-id-window=1",
+          static_cast<char*>(nullptr));
     _exit(127);
   }
   close(out[1]);
@@ -790,6 +884,14 @@ TEST(FakeHightouchBinary, PortZeroPrintsTheUrlAndServes) {
   EXPECT_EQ(source->status, 200);
   EXPECT_THAT(source->body, HasSubstr(R"("workspaceId":88)"));
   EXPECT_THAT(source->body, HasSubstr(R"("name":"Bin Source")"));
+  // One id remembered, no events stored.
+  for (const char* id : {"x1", "x2", "x1", "x2"}) {
+    EXPECT_EQ(client.Post("/v1/batch", auth, Batch({Event(id)}), "application/json")->status, 200);
+  }
+  auto stats = client.Get("/_fake/stats");
+  ASSERT_TRUE(stats);
+  EXPECT_THAT(stats->body, HasSubstr(R"("events_accepted":4,"events_recorded":0,)"
+                                     R"("duplicate_message_ids":1,)"));
 
   ASSERT_EQ(kill(pid, SIGTERM), 0);
   int status = 0;

@@ -2,6 +2,10 @@
 
 #include <simdjson.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include <cstdint>
 
 #include "absl/status/status.h"
@@ -202,7 +206,7 @@ absl::StatusOr<IngestEvent> ParseEvent(od::parser& parser, std::string_view text
   if (!fields.has_identity) {
     return absl::InvalidArgumentError(absl::StrCat(where, "missing userId or anonymousId"));
   }
-  return IngestEvent{std::string(text), std::move(fields.message_id)};
+  return IngestEvent{text, std::move(fields.message_id)};
 }
 
 // One parser per server thread: parsers keep their buffers between requests.
@@ -211,17 +215,351 @@ od::parser& ThreadParser() {
   return parser;
 }
 
+// ---- The fast path -------------------------------------------------------------------------
+// A single pass over the body that validates strict RFC 8259 JSON and cuts out the batch's
+// events, without simdjson's per-value overhead (a full On-Demand walk costs several times
+// more). It only ever answers "accepted, with these events" or "not sure": every body it does
+// not accept, valid or not, goes to the simdjson walk, which gives the answer and the error
+// message. So it must never accept what the walk refuses; it is stricter wherever being exact
+// would take more code: escaped keys among the fields it reads, escaped type or messageId
+// values, a repeated type or messageId, lone surrogate escapes, and nesting beyond
+// kFastMaxDepth all go to the walk.
+namespace fast {
+
+// Containers nested inside one member value; the plugin's events stay far below this.
+constexpr int kFastMaxDepth = 128;
+
+bool IsHexDigit(char c) {
+  return IsDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+// The value of four hex digits at p, or -1.
+int HexQuad(const char* p) {
+  int value = 0;
+  for (int i = 0; i < 4; ++i) {
+    const char c = p[i];
+    if (!IsHexDigit(c)) return -1;
+    value = value * 16 + (IsDigit(c) ? c - '0' : (c | 0x20) - 'a' + 10);
+  }
+  return value;
+}
+
+const char* SkipSpace(const char* p, const char* end) {
+  while (p < end && IsJsonSpace(*p)) ++p;
+  return p;
+}
+
+bool IsStringSpecial(char c) {
+  return c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20;
+}
+
+// The first quote, backslash or control character in [p, end), or end.
+const char* FindStringSpecial(const char* p, const char* end) {
+#if defined(__SSE2__)
+  const __m128i quote = _mm_set1_epi8('"');
+  const __m128i backslash = _mm_set1_epi8('\\');
+  const __m128i last_control = _mm_set1_epi8(0x1f);
+  while (end - p >= 16) {
+    const __m128i chunk = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    const __m128i is_control = _mm_cmpeq_epi8(_mm_min_epu8(chunk, last_control), chunk);
+    const __m128i special = _mm_or_si128(
+        _mm_or_si128(_mm_cmpeq_epi8(chunk, quote), _mm_cmpeq_epi8(chunk, backslash)), is_control);
+    const int mask = _mm_movemask_epi8(special);
+    if (mask != 0) return p + __builtin_ctz(static_cast<unsigned>(mask));
+    p += 16;
+  }
+#endif
+  while (p < end && !IsStringSpecial(*p)) ++p;
+  return p;
+}
+
+// Scans the string whose opening quote is at p; returns the position after its closing quote,
+// or nullptr. `contents` gets the raw text between the quotes, `escaped` whether it has escapes.
+// UTF-8 validity is checked once for the whole body, not here.
+const char* ScanString(const char* p, const char* end, std::string_view* contents,
+                       bool* escaped) {
+  const char* const begin = ++p;
+  bool has_escape = false;
+  while (true) {
+    p = FindStringSpecial(p, end);
+    if (p == end) return nullptr;
+    if (*p == '"') break;
+    if (*p != '\\') return nullptr;  // an unescaped control character
+    has_escape = true;
+    if (end - p < 2) return nullptr;
+    switch (p[1]) {
+      case '"':
+      case '\\':
+      case '/':
+      case 'b':
+      case 'f':
+      case 'n':
+      case 'r':
+      case 't':
+        p += 2;
+        break;
+      case 'u': {
+        if (end - p < 6) return nullptr;
+        const int unit = HexQuad(p + 2);
+        if (unit < 0 || (unit >= 0xdc00 && unit <= 0xdfff)) return nullptr;
+        if (unit >= 0xd800 && unit <= 0xdbff) {
+          // Only a complete surrogate pair is taken here.
+          if (end - p < 12 || p[6] != '\\' || p[7] != 'u') return nullptr;
+          const int low = HexQuad(p + 8);
+          if (low < 0xdc00 || low > 0xdfff) return nullptr;
+          p += 12;
+        } else {
+          p += 6;
+        }
+        break;
+      }
+      default:
+        return nullptr;
+    }
+  }
+  if (contents != nullptr) *contents = std::string_view(begin, static_cast<size_t>(p - begin));
+  if (escaped != nullptr) *escaped = has_escape;
+  return p + 1;
+}
+
+// RFC 8259 number at p; returns the position after it, or nullptr.
+const char* ScanNumber(const char* p, const char* end) {
+  if (p < end && *p == '-') ++p;
+  if (p == end) return nullptr;
+  if (*p == '0') {
+    ++p;
+  } else if (IsDigit(*p)) {
+    while (++p < end && IsDigit(*p)) {
+    }
+  } else {
+    return nullptr;
+  }
+  if (p < end && *p == '.') {
+    if (++p == end || !IsDigit(*p)) return nullptr;
+    while (++p < end && IsDigit(*p)) {
+    }
+  }
+  if (p < end && (*p == 'e' || *p == 'E')) {
+    ++p;
+    if (p < end && (*p == '+' || *p == '-')) ++p;
+    if (p == end || !IsDigit(*p)) return nullptr;
+    while (++p < end && IsDigit(*p)) {
+    }
+  }
+  return p;
+}
+
+const char* ScanLiteral(const char* p, const char* end, std::string_view literal) {
+  if (static_cast<size_t>(end - p) < literal.size() ||
+      std::string_view(p, literal.size()) != literal) {
+    return nullptr;
+  }
+  return p + literal.size();
+}
+
+// A member's key (at p, after any space) and colon; returns the start of its value.
+const char* ScanKeyAndColon(const char* p, const char* end, std::string_view* key,
+                            bool* escaped) {
+  if (p == end || *p != '"') return nullptr;
+  p = ScanString(p, end, key, escaped);
+  if (p == nullptr) return nullptr;
+  p = SkipSpace(p, end);
+  if (p == end || *p != ':') return nullptr;
+  return SkipSpace(p + 1, end);
+}
+
+// Validates the value starting at p (no leading space); returns the position after it, or
+// nullptr. A follower that is not a delimiter ("1x", "truex") is left for the caller's
+// grammar, which refuses it.
+const char* ScanValue(const char* p, const char* end) {
+  bool in_object[kFastMaxDepth];
+  int depth = 0;
+  while (true) {
+    // p is at the start of a value.
+    if (p == end) return nullptr;
+    bool opened = false;
+    switch (*p) {
+      case '{':
+      case '[': {
+        const bool is_object = *p == '{';
+        p = SkipSpace(p + 1, end);
+        if (p < end && *p == (is_object ? '}' : ']')) {
+          ++p;  // empty: a complete value
+          break;
+        }
+        if (depth == kFastMaxDepth) return nullptr;
+        in_object[depth++] = is_object;
+        if (is_object) p = ScanKeyAndColon(p, end, nullptr, nullptr);
+        opened = true;
+        break;
+      }
+      case '"':
+        p = ScanString(p, end, nullptr, nullptr);
+        break;
+      case 't':
+        p = ScanLiteral(p, end, "true");
+        break;
+      case 'f':
+        p = ScanLiteral(p, end, "false");
+        break;
+      case 'n':
+        p = ScanLiteral(p, end, "null");
+        break;
+      default:
+        p = ScanNumber(p, end);
+        break;
+    }
+    if (p == nullptr) return nullptr;
+    if (opened) continue;  // at the first member's or element's value
+    // A value ended: close containers until one goes on with another member or element.
+    while (true) {
+      if (depth == 0) return p;
+      p = SkipSpace(p, end);
+      if (p == end) return nullptr;
+      const bool is_object = in_object[depth - 1];
+      if (*p == ',') {
+        p = SkipSpace(p + 1, end);
+        if (is_object) p = ScanKeyAndColon(p, end, nullptr, nullptr);
+        if (p == nullptr) return nullptr;
+        break;
+      }
+      if (*p != (is_object ? '}' : ']')) return nullptr;
+      ++p;
+      --depth;
+    }
+  }
+}
+
+enum class EventKey { kOther, kType, kMessageId, kIdentity };
+
+EventKey ClassifyEventKey(std::string_view key) {
+  if (key == "type") return EventKey::kType;
+  if (key == "messageId") return EventKey::kMessageId;
+  if (key == "userId" || key == "anonymousId") return EventKey::kIdentity;
+  return EventKey::kOther;
+}
+
+// One batch item at p ('{'): validates it, checks the fields ParseEvent checks, and appends it
+// to `events`. Returns the position after it, or nullptr for anything ParseEvent should decide.
+const char* ScanBatchEvent(const char* p, const char* end, size_t max_event_bytes,
+                           std::vector<IngestEvent>& events) {
+  const char* const begin = p;
+  bool has_type = false;
+  bool has_message_id = false;
+  bool has_identity = false;
+  std::string_view message_id;
+  p = SkipSpace(p + 1, end);
+  if (p < end && *p == '}') return nullptr;  // no messageId
+  while (true) {
+    std::string_view key;
+    bool key_escaped = false;
+    p = ScanKeyAndColon(p, end, &key, &key_escaped);
+    if (p == nullptr || key_escaped) return nullptr;
+    const EventKey kind = ClassifyEventKey(key);
+    if (kind == EventKey::kOther || p == end || *p != '"') {
+      // Not a string: only a number can still make a valid identity.
+      if (kind == EventKey::kType || kind == EventKey::kMessageId) return nullptr;
+      if (kind == EventKey::kIdentity && p < end && (*p == '-' || IsDigit(*p))) {
+        has_identity = true;
+      }
+      p = ScanValue(p, end);
+    } else {
+      std::string_view text;
+      bool escaped = false;
+      p = ScanString(p, end, &text, &escaped);
+      if (p == nullptr) return nullptr;
+      if (kind == EventKey::kType) {
+        if (has_type || escaped || !IsEventType(text)) return nullptr;
+        has_type = true;
+      } else if (kind == EventKey::kMessageId) {
+        if (has_message_id || escaped || text.empty()) return nullptr;
+        has_message_id = true;
+        message_id = text;
+      } else if (!text.empty()) {
+        has_identity = true;
+      }
+    }
+    if (p == nullptr) return nullptr;
+    p = SkipSpace(p, end);
+    if (p == end) return nullptr;
+    if (*p == '}') break;
+    if (*p != ',') return nullptr;
+    p = SkipSpace(p + 1, end);
+  }
+  ++p;
+  const size_t size = static_cast<size_t>(p - begin);
+  if (size > max_event_bytes || !has_type || !has_message_id || !has_identity) return nullptr;
+  events.push_back(IngestEvent{std::string_view(begin, size), std::string(message_id)});
+  return p;
+}
+
+// The whole batch body; false when the simdjson walk must decide.
+bool ParseBatch(std::string_view body, size_t max_event_bytes, std::vector<IngestEvent>& events) {
+  if (!simdjson::validate_utf8(body.data(), body.size())) return false;
+  const char* const end = body.data() + body.size();
+  const char* p = SkipSpace(body.data(), end);
+  if (p == end || *p != '{') return false;
+  p = SkipSpace(p + 1, end);
+  bool saw_batch = false;
+  while (true) {
+    std::string_view key;
+    bool key_escaped = false;
+    p = ScanKeyAndColon(p, end, &key, &key_escaped);
+    if (p == nullptr || key_escaped) return false;
+    if (key != "batch") {
+      p = ScanValue(p, end);
+      if (p == nullptr) return false;
+    } else {
+      if (saw_batch || p == end || *p != '[') return false;
+      saw_batch = true;
+      p = SkipSpace(p + 1, end);
+      if (p < end && *p == ']') {
+        ++p;
+      } else {
+        while (true) {
+          if (p == end || *p != '{') return false;
+          p = ScanBatchEvent(p, end, max_event_bytes, events);
+          if (p == nullptr) return false;
+          p = SkipSpace(p, end);
+          if (p == end) return false;
+          if (*p == ']') break;
+          if (*p != ',') return false;
+          p = SkipSpace(p + 1, end);
+        }
+        ++p;
+      }
+    }
+    p = SkipSpace(p, end);
+    if (p == end) return false;
+    if (*p == '}') break;
+    if (*p != ',') return false;
+    p = SkipSpace(p + 1, end);
+  }
+  return saw_batch && SkipSpace(p + 1, end) == end;
+}
+
+}  // namespace fast
 }  // namespace
+
+bool ParseBatchFast(std::string_view body, size_t max_event_bytes,
+                    std::vector<IngestEvent>& events) {
+  events.clear();
+  return fast::ParseBatch(body, max_event_bytes, events);
+}
 
 bool IsEventType(std::string_view type) {
   return type == "track" || type == "page" || type == "identify" || type == "group" ||
          type == "screen" || type == "alias";
 }
 
-absl::StatusOr<std::vector<IngestEvent>> ParseIngestBody(std::string_view body,
-                                                         std::string_view implied_type,
-                                                         size_t max_event_bytes) {
+absl::StatusOr<std::vector<IngestEvent>> ParseIngestBodyWithSimdjson(std::string_view body,
+                                                                     std::string_view implied_type,
+                                                                     size_t max_event_bytes) {
   const simdjson::padded_string padded(body);
+  // Events are cut from the padded copy; hand out the same bytes of `body` instead.
+  auto in_body = [&](std::string_view text) {
+    return body.substr(static_cast<size_t>(text.data() - padded.data()), text.size());
+  };
   const std::string_view text(padded.data(), padded.size());
   const char* const buffer_end = padded.data() + padded.size() + simdjson::SIMDJSON_PADDING;
   od::parser& parser = ThreadParser();
@@ -234,6 +572,7 @@ absl::StatusOr<std::vector<IngestEvent>> ParseIngestBody(std::string_view body,
         static_cast<size_t>(buffer_end - (event_text.data() + event_text.size()));
     auto event = ParseEvent(parser, event_text, readable_after, "", false, max_event_bytes);
     if (!event.ok()) return event.status();
+    event->json = in_body(event->json);
     events.push_back(*std::move(event));
     return events;
   }
@@ -298,9 +637,20 @@ absl::StatusOr<std::vector<IngestEvent>> ParseIngestBody(std::string_view body,
     auto event = ParseEvent(parser, item, readable_after, absl::StrCat("batch[", i, "]: "), true,
                             max_event_bytes);
     if (!event.ok()) return event.status();
+    event->json = in_body(event->json);
     events.push_back(*std::move(event));
   }
   return events;
+}
+
+absl::StatusOr<std::vector<IngestEvent>> ParseIngestBody(std::string_view body,
+                                                         std::string_view implied_type,
+                                                         size_t max_event_bytes) {
+  if (implied_type.empty()) {
+    std::vector<IngestEvent> events;
+    if (ParseBatchFast(body, max_event_bytes, events)) return events;
+  }
+  return ParseIngestBodyWithSimdjson(body, implied_type, max_event_bytes);
 }
 
 }  // namespace fake_hightouch::internal

@@ -29,8 +29,11 @@ FLAGS
                             A source GET /api/v1/sources/ID knows (repeatable).
   --max-event-bytes N       Largest accepted event, serialized (default 32768).
   --max-request-bytes N     Largest accepted request body (default 512000).
-  --max-recorded-events N   Events stored for /_fake/events; later ones are only
-                            counted (default 1000000).
+  --max-recorded-events N   Events stored (full JSON) for /_fake/events; later ones are
+                            only counted (default 1000000).
+  --message-id-window N     Distinct messageIds remembered for duplicate detection
+                            (duplicate_message_ids), about 20 bytes each; ids first
+                            seen beyond this many are not checked (default 1000000).
   --rest-rate-limit N       REST requests allowed per API key per 10 s (default 200).
   --latency-ms N            Delay added to every ingest and REST answer (default 0).
   --threads N               Server worker threads, i.e. connections served at once
@@ -138,6 +141,8 @@ int main(int argc, char** argv) {
       if (!ParseSize(value, &options.max_recorded_events)) {
         return Fail("bad --max-recorded-events");
       }
+    } else if (flag == "--message-id-window") {
+      if (!ParseSize(value, &options.message_id_window)) return Fail("bad --message-id-window");
     } else if (flag == "--rest-rate-limit") {
       if (!ParseInt(value, &options.rest_rate_limit, 0)) return Fail("bad --rest-rate-limit");
     } else if (flag == "--latency-ms") {
