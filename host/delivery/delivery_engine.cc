@@ -686,18 +686,19 @@ class DeliveryEngine::Worker {
         SeqsOf(items), std::move(attempt),
         [this, seqs = SeqsOf(items)](absl::Status status, const AttemptRecord& recorded) {
           if (!status.ok()) {
-            // Delivered but not removed: it will be sent again (at-least-once).
+            // Delivered but not removed: it will be sent again (at-least-once). The
+            // attempt record was rolled back with it, so Live Events does not show it.
             engine_->Log(absl::StrCat("integration ", id_, ": could not complete ", seqs.size(),
                                       " delivered events: ", status.ToString()));
             store_->Release(seqs);
-          } else if (delivered_ != nullptr) {
-            delivered_->Inc(seqs.size());
+          } else {
+            if (delivered_ != nullptr) delivered_->Inc(seqs.size());
+            Publish(recorded);
           }
-          Publish(recorded);
-          {
-            std::lock_guard<std::mutex> lock(mu_);
-            --settling_;
-          }
+          // Notified under the lock: once settling_ reaches 0 the worker may finish and
+          // be destroyed, so nothing here may touch it after the unlock.
+          std::lock_guard<std::mutex> lock(mu_);
+          --settling_;
           cv_.notify_one();
         });
   }

@@ -20,6 +20,9 @@ namespace signal_host::segment {
 
 inline constexpr int kSegmentIndexBits = 12;
 inline constexpr uint32_t kMaxEventsPerSegment = 1u << kSegmentIndexBits;  // 4096
+// A new segment is started rather than exceed this (SQLite's blob limit is 1 GB; one
+// event-API request is at most 512 KB).
+inline constexpr size_t kMaxSegmentBytes = size_t{64} << 20;
 
 inline int64_t EventSeq(int64_t segment_seq, uint32_t index) {
   return (segment_seq << kSegmentIndexBits) | static_cast<int64_t>(index);

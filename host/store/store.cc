@@ -1207,19 +1207,20 @@ absl::StatusOr<std::optional<SegmentRow>> ReadSegmentRow(Connection& db, int64_t
   return std::optional<SegmentRow>(std::move(row));
 }
 
-absl::StatusOr<std::string> ReadSegmentEvents(Connection& db, int64_t segment,
-                                              uint32_t event_count,
-                                              std::vector<segment::PackedEvent>& events) {
+// Reads a segment's packed events into `packed` and splits them into `events`, which
+// view `packed` (so the caller keeps it alive and unmoved while using them).
+absl::Status ReadSegmentEvents(Connection& db, int64_t segment, uint32_t event_count,
+                               std::string& packed, std::vector<segment::PackedEvent>& events) {
   STORE_ASSIGN_OR_RETURN(Statement stmt,
                          db.Prepare("SELECT events FROM queue_segments WHERE seq = ?1"));
   stmt.Bind(1, segment);
   STORE_ASSIGN_OR_RETURN(bool found, stmt.Step());
   if (!found) return absl::NotFoundError(absl::StrCat("no queue segment ", segment));
-  std::string packed = stmt.Text(0);
+  packed = stmt.Text(0);
   if (!segment::Unpack(packed, events) || events.size() != event_count) {
     return absl::DataLossError(absl::StrCat("queue segment ", segment, " is corrupt"));
   }
-  return packed;
+  return absl::OkStatus();
 }
 
 // Event seqs grouped by segment, segments in ascending order, indexes deduplicated.
@@ -1352,6 +1353,11 @@ void StoreImpl::CacheSegment(NewSegment segment) {
     DropCached(cache_order_.front());
     cache_order_.pop_front();
   }
+  // A long-lived oldest entry (say, an integration that is held) would keep the slots
+  // of everything dropped after it: compact once they outnumber the live entries.
+  if (cache_order_.size() > 2 * cache_.size() + 64) {
+    std::erase_if(cache_order_, [&](int64_t id) { return !cache_.contains(id); });
+  }
 }
 
 void StoreImpl::DropCached(int64_t segment) {
@@ -1427,7 +1433,9 @@ absl::Status StoreImpl::Enqueue(std::span<const EnqueueItem> items) {
     absl::flat_hash_map<std::string_view, size_t> open;  // integration -> its last segment
     for (const EnqueueItem& item : items) {
       auto it = open.find(item.integration_id);
-      if (it == open.end() || segments[it->second].event_count == segment::kMaxEventsPerSegment) {
+      if (it == open.end() || segments[it->second].event_count == segment::kMaxEventsPerSegment ||
+          segments[it->second].events->size() + segment::PackedSize(item.message_id, item.payload) >
+              segment::kMaxSegmentBytes) {
         segments.push_back(Pending{item.integration_id, 0, std::make_shared<std::string>()});
         open[item.integration_id] = segments.size() - 1;
         it = open.find(item.integration_id);
@@ -1582,7 +1590,10 @@ void StoreImpl::CompleteAndRecordAsync(std::vector<int64_t> seqs, AttemptRecord 
         STORE_RETURN_IF_ERROR(InsertAttempt(db, job->attempt, job->message_ids, effects));
         return CompleteIn(db, job->seqs, effects);
       },
-      [job, done = std::move(done)](absl::Status status) { done(status, job->attempt); });
+      [job, done = std::move(done)](absl::Status status) {
+        if (!status.ok()) job->attempt.id = 0;  // its insert was rolled back
+        done(status, job->attempt);
+      });
 }
 
 absl::Status StoreImpl::ScheduleRetry(std::span<const int64_t> seqs, int64_t next_attempt_at_ms,
@@ -1612,8 +1623,8 @@ absl::Status StoreImpl::ScheduleRetry(std::span<const int64_t> seqs, int64_t nex
         continue;
       }
       // Only some: they move to a segment of their own with the new schedule.
-      STORE_ASSIGN_OR_RETURN(std::string packed,
-                             ReadSegmentEvents(db, segment, row->event_count, unpacked));
+      std::string packed;
+      STORE_RETURN_IF_ERROR(ReadSegmentEvents(db, segment, row->event_count, packed, unpacked));
       std::string moved;
       for (uint32_t index : pending) {
         segment::AppendEvent(moved, unpacked[index].message_id, unpacked[index].payload);
@@ -1649,8 +1660,8 @@ absl::Status StoreImpl::DeadLetterEvents(std::span<const int64_t> seqs, std::str
       if (!row.has_value()) continue;  // already gone (completed or deleted)
       std::vector<uint32_t> pending = PendingOf(*row, indexes);
       if (pending.empty()) continue;
-      STORE_ASSIGN_OR_RETURN(std::string packed,
-                             ReadSegmentEvents(db, segment, row->event_count, unpacked));
+      std::string packed;
+      STORE_RETURN_IF_ERROR(ReadSegmentEvents(db, segment, row->event_count, packed, unpacked));
       for (uint32_t index : pending) {
         insert.Reset();
         STORE_RETURN_IF_ERROR(insert.BindText(1, row->integration_id)
@@ -1722,7 +1733,9 @@ absl::StatusOr<size_t> StoreImpl::ReplayDeadLetters(std::string_view integration
     // Rows: integration_id, message_id, payload.
     auto add = [&](const Statement& row) -> absl::Status {
       if (packed_count > 0 &&
-          (row.View(0) != open_integration || packed_count == segment::kMaxEventsPerSegment)) {
+          (row.View(0) != open_integration || packed_count == segment::kMaxEventsPerSegment ||
+           packed.size() + segment::PackedSize(row.View(1), row.View(2)) >
+               segment::kMaxSegmentBytes)) {
         STORE_RETURN_IF_ERROR(flush());
       }
       if (packed_count == 0) open_integration = row.Text(0);
@@ -1756,7 +1769,7 @@ absl::StatusOr<size_t> StoreImpl::ReplayDeadLetters(std::string_view integration
         Statement select,
         db.Prepare(absl::StrCat("SELECT integration_id, message_id, payload FROM dead_letters "
                                 "WHERE ",
-                                kMatch, " ORDER BY id")));
+                                kMatch, " ORDER BY integration_id, id")));
     select.BindText(1, integration_id).BindText(2, reason);
     for (;;) {
       STORE_ASSIGN_OR_RETURN(bool row, select.Step());

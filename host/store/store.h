@@ -125,8 +125,8 @@ struct StoreOptions {
   // first) so that the first Lease does not read back what was written moments
   // before. 0 disables the cache.
   size_t segment_cache_bytes = 32u << 20;
-  // The WAL is checkpointed by a background thread once it holds this many bytes,
-  // so that the commit path never copies pages into the database file itself.
+  // The WAL is checkpointed by a background thread once it holds this many bytes, so
+  // that the commit path copies at most the few pages committed while that ran.
   size_t checkpoint_wal_bytes = 16u << 20;
 };
 

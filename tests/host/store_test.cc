@@ -1092,6 +1092,25 @@ TEST_F(StoreTest, OneCallQueuesAtMost4096EventsPerSegment) {
               ElementsAre("4096", "904"));
 }
 
+TEST_F(StoreTest, OneCallStartsANewSegmentRatherThanExceed64MiB) {
+  std::string id = Install("Hightouch");
+  const std::string payload(1 << 20, 'p');
+  std::vector<std::string> ids;
+  for (int i = 0; i < 65; ++i) ids.push_back(absl::StrCat("big", i));
+  std::vector<EnqueueItem> items;
+  for (const std::string& message_id : ids) items.push_back({id, message_id, payload});
+  ASSERT_TRUE(store_->Enqueue(items).ok());
+  EXPECT_EQ(Depth(id), 65u);
+  std::vector<QueuedEvent> all = LeaseAll(id, kStart);
+  ASSERT_EQ(all.size(), 65u);
+  EXPECT_EQ(all[64].message_id, "big64");
+  EXPECT_EQ(all[64].payload.size(), payload.size());
+  store_.reset();
+  RawDb raw(path_);
+  EXPECT_THAT(raw.Column("SELECT event_count FROM queue_segments ORDER BY seq"),
+              ElementsAre("63", "2"));
+}
+
 TEST_F(StoreTest, LeasesReadTheSameEventsWithoutTheSegmentCache) {
   segment_cache_bytes_ = 0;
   Reopen();
