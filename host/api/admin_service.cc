@@ -882,7 +882,8 @@ void AdminService::Impl::ReplayDeadLetters(const ApiRequest& req, ApiResponse& r
                      "give \"ids\", or \"integration_id\" (and optionally \"reason\")");
   }
   if (!integration_id.empty() && !OwnIntegration(integration_id, caller, res)) return;
-  auto replayed = deps_.store->ReplayDeadLetters(ids.empty() ? integration_id : "",
+  // Scoped to the caller's org: dead-letter ids are sequential and easy to guess.
+  auto replayed = deps_.store->ReplayDeadLetters(caller.org_id, ids.empty() ? integration_id : "",
                                                  ids.empty() ? reason : "", ids);
   if (!replayed.ok()) return SendStoreError(res, replayed.status(), "dead letters");
   if (deps_.engine != nullptr && *replayed > 0) {

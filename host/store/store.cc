@@ -392,7 +392,8 @@ class StoreImpl final : public Store {
   absl::StatusOr<PageResult<DeadLetter>> ListDeadLetters(std::string_view integration_id,
                                                          std::string_view reason,
                                                          const Page& page) override;
-  absl::StatusOr<size_t> ReplayDeadLetters(std::string_view integration_id, std::string_view reason,
+  absl::StatusOr<size_t> ReplayDeadLetters(std::string_view org_id,
+                                           std::string_view integration_id, std::string_view reason,
                                            std::span<const int64_t> ids) override;
 
   absl::Status RecordAttempt(AttemptRecord& attempt) override;
@@ -1708,7 +1709,8 @@ absl::StatusOr<PageResult<DeadLetter>> StoreImpl::ListDeadLetters(std::string_vi
   return ReadPage<DeadLetter>(stmt, limit, "dl", 0, ReadDeadLetter);
 }
 
-absl::StatusOr<size_t> StoreImpl::ReplayDeadLetters(std::string_view integration_id,
+absl::StatusOr<size_t> StoreImpl::ReplayDeadLetters(std::string_view org_id,
+                                                    std::string_view integration_id,
                                                     std::string_view reason,
                                                     std::span<const int64_t> ids) {
   const int64_t now = clock_();
@@ -1748,12 +1750,13 @@ absl::StatusOr<size_t> StoreImpl::ReplayDeadLetters(std::string_view integration
           Statement select,
           db.Prepare("SELECT d.integration_id, d.message_id, d.payload FROM dead_letters d "
                      "WHERE d.id = ?1 AND d.replayed = 0 AND EXISTS "
-                     "(SELECT 1 FROM integrations i WHERE i.id = d.integration_id)"));
+                     "(SELECT 1 FROM integrations i WHERE i.id = d.integration_id AND "
+                     "(?2 = '' OR i.org_id = ?2))"));
       STORE_ASSIGN_OR_RETURN(Statement mark,
                              db.Prepare("UPDATE dead_letters SET replayed = 1 WHERE id = ?1"));
       for (int64_t id : ids) {
         select.Reset();
-        select.Bind(1, id);
+        select.Bind(1, id).BindText(2, org_id);
         STORE_ASSIGN_OR_RETURN(bool found, select.Step());
         if (!found) continue;
         STORE_RETURN_IF_ERROR(add(select));
@@ -1764,13 +1767,14 @@ absl::StatusOr<size_t> StoreImpl::ReplayDeadLetters(std::string_view integration
     }
     constexpr char kMatch[] =
         "replayed = 0 AND (?1 = '' OR integration_id = ?1) AND (?2 = '' OR reason = ?2) AND "
-        "EXISTS (SELECT 1 FROM integrations i WHERE i.id = dead_letters.integration_id)";
+        "EXISTS (SELECT 1 FROM integrations i WHERE i.id = dead_letters.integration_id AND "
+        "(?3 = '' OR i.org_id = ?3))";
     STORE_ASSIGN_OR_RETURN(
         Statement select,
         db.Prepare(absl::StrCat("SELECT integration_id, message_id, payload FROM dead_letters "
                                 "WHERE ",
                                 kMatch, " ORDER BY integration_id, id")));
-    select.BindText(1, integration_id).BindText(2, reason);
+    select.BindText(1, integration_id).BindText(2, reason).BindText(3, org_id);
     for (;;) {
       STORE_ASSIGN_OR_RETURN(bool row, select.Step());
       if (!row) break;
@@ -1780,7 +1784,7 @@ absl::StatusOr<size_t> StoreImpl::ReplayDeadLetters(std::string_view integration
     STORE_ASSIGN_OR_RETURN(
         Statement mark,
         db.Prepare(absl::StrCat("UPDATE dead_letters SET replayed = 1 WHERE ", kMatch)));
-    return mark.BindText(1, integration_id).BindText(2, reason).Run();
+    return mark.BindText(1, integration_id).BindText(2, reason).BindText(3, org_id).Run();
   });
   if (!status.ok()) return status;
   return replayed;

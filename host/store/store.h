@@ -215,9 +215,11 @@ class Store {
                                                                  const Page& page) = 0;
   // Re-queues dead letters (by id, or all matching integration/reason when ids is
   // empty) and marks them replayed. Returns how many were re-queued. Dead letters already
-  // replayed, or whose integration was deleted, are skipped. Re-queued events start
-  // again with attempts 0, due now, after the events already queued.
-  virtual absl::StatusOr<size_t> ReplayDeadLetters(std::string_view integration_id,
+  // replayed, whose integration was deleted, or (with a non-empty org_id) whose
+  // integration belongs to another org, are skipped. Re-queued events start again with
+  // attempts 0, due now, after the events already queued.
+  virtual absl::StatusOr<size_t> ReplayDeadLetters(std::string_view org_id,
+                                                   std::string_view integration_id,
                                                    std::string_view reason,
                                                    std::span<const int64_t> ids) = 0;
 

@@ -151,6 +151,12 @@ TEST_F(RevisionsTest, DeadLettersCanBeListedAndReplayed) {
           .status,
       400);
   fake_.SetFaults("{}");
+  // An admin of another org cannot replay it, even knowing its id.
+  Reply foreign = host_.Admin("POST", "/v1/admin/dead-letters/replay",
+                              R"({"ids":[")" + dead_id + R"("]})",
+                              Token("admin", 3600, "org_other", "usr_other"));
+  ASSERT_EQ(foreign.status, 200) << foreign.body;
+  EXPECT_EQ(foreign.body, R"({"replayed":0})");
   Reply replayed = host_.Admin("POST", "/v1/admin/dead-letters/replay",
                                R"({"ids":[")" + dead_id + R"("]})", Token("admin"));
   ASSERT_EQ(replayed.status, 200) << replayed.body;

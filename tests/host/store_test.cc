@@ -657,7 +657,7 @@ TEST_F(StoreTest, DeadLettersKeepTheEventAndReplayRequeuesIt) {
   EXPECT_FALSE(letter.replayed);
 
   std::vector<int64_t> ids = {letter.id};
-  absl::StatusOr<size_t> replayed = store_->ReplayDeadLetters("", "", ids);
+  absl::StatusOr<size_t> replayed = store_->ReplayDeadLetters("", "", "", ids);
   ASSERT_TRUE(replayed.ok());
   EXPECT_EQ(*replayed, 1u);
   EXPECT_EQ(Depth(id), 3u);
@@ -672,9 +672,9 @@ TEST_F(StoreTest, DeadLettersKeepTheEventAndReplayRequeuesIt) {
   EXPECT_EQ(requeued[2].first_attempt_at_ms, 0);
   EXPECT_GT(requeued[2].seq, requeued[1].seq);
   // Replaying it again does nothing: it was already replayed.
-  EXPECT_EQ(*store_->ReplayDeadLetters("", "", ids), 0u);
+  EXPECT_EQ(*store_->ReplayDeadLetters("", "", "", ids), 0u);
   std::vector<int64_t> unknown = {424242};
-  EXPECT_EQ(*store_->ReplayDeadLetters("", "", unknown), 0u);
+  EXPECT_EQ(*store_->ReplayDeadLetters("", "", "", unknown), 0u);
   EXPECT_EQ(Depth(id), 3u);
 }
 
@@ -696,14 +696,22 @@ TEST_F(StoreTest, ReplayByFilterAndSkippingDeletedIntegrations) {
   EXPECT_EQ(store_->ListDeadLetters(a, "invalid_event", Page{})->items.size(), 2u);
   EXPECT_EQ(store_->ListDeadLetters(b, "retries_exhausted", Page{})->items.size(), 0u);
 
-  EXPECT_EQ(*store_->ReplayDeadLetters(a, "invalid_event", {}), 2u);
+  // Scoped to another org, nothing matches, by filter or by id.
+  EXPECT_EQ(*store_->ReplayDeadLetters("org_other", a, "invalid_event", {}), 0u);
+  std::vector<int64_t> a_ids;
+  absl::StatusOr<PageResult<DeadLetter>> a_letters = store_->ListDeadLetters(a, "", Page{});
+  ASSERT_TRUE(a_letters.ok());
+  for (const DeadLetter& letter : a_letters->items) a_ids.push_back(letter.id);
+  EXPECT_EQ(*store_->ReplayDeadLetters("org_other", "", "", a_ids), 0u);
+  EXPECT_EQ(Depth(a), 1u);
+  EXPECT_EQ(*store_->ReplayDeadLetters("org_default", a, "invalid_event", {}), 2u);
   EXPECT_EQ(Depth(a), 3u);  // a3 still queued (leased) + a0, a1
-  EXPECT_EQ(*store_->ReplayDeadLetters(a, "invalid_event", {}), 0u);
+  EXPECT_EQ(*store_->ReplayDeadLetters("", a, "invalid_event", {}), 0u);
 
   ASSERT_TRUE(store_->DeleteIntegration("org_default", b).ok());
   // b's dead letters stay listed but cannot be replayed into a deleted integration.
   EXPECT_EQ(store_->ListDeadLetters(b, "", Page{})->items.size(), 2u);
-  EXPECT_EQ(*store_->ReplayDeadLetters("", "", {}), 1u);  // only a's retries_exhausted
+  EXPECT_EQ(*store_->ReplayDeadLetters("", "", "", {}), 1u);  // only a's retries_exhausted
   EXPECT_EQ(Depth(a), 4u);
   EXPECT_EQ(Depth(b), 0u);
 }
