@@ -674,17 +674,18 @@ class DeliveryEngine::Worker {
     }
   }
 
-  // Runs on the store's committer thread once the outcome is committed. Until then
-  // the events stay leased; Run() waits for every outstanding commit before the
-  // worker finishes.
+  // Hands the outcome to the store without waiting. The callback runs on the store's
+  // committer thread once it is committed; until then the events stay leased, and
+  // Run() waits for every outstanding callback before the worker finishes.
   void OnDelivered(const std::vector<Item>& items, AttemptRecord attempt) {
     {
       std::lock_guard<std::mutex> lock(mu_);
       ++settling_;
     }
+    std::vector<int64_t> seqs = SeqsOf(items);
     store_->CompleteAndRecordAsync(
-        SeqsOf(items), std::move(attempt),
-        [this, seqs = SeqsOf(items)](absl::Status status, const AttemptRecord& recorded) {
+        seqs, std::move(attempt),
+        [this, seqs](absl::Status status, const AttemptRecord& recorded) {
           if (!status.ok()) {
             // Delivered but not removed: it will be sent again (at-least-once). The
             // attempt record was rolled back with it, so Live Events does not show it.

@@ -3,7 +3,8 @@
 // into vendor requests, sends those through the shared HttpSender under a token
 // bucket, and acts on the plugin's classification of each response:
 //
-//   DELIVERED      Complete (the events leave the queue).
+//   DELIVERED      the events leave the queue, committed together with the attempt
+//                  record and without the worker waiting (CompleteAndRecordAsync).
 //   TRANSIENT      ScheduleRetry after full-jitter backoff, Retry-After as a floor; an
 //                  event is dead-lettered only once BOTH max_attempts and
 //                  retry_window_s (from its first attempt) are exhausted.

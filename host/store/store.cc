@@ -326,6 +326,54 @@ absl::Status WithPath(const absl::Status& status, absl::string_view path) {
   return absl::Status(status.code(), absl::StrCat("store ", path, ": ", status.message()));
 }
 
+// Inserts one queue segment; `segment` gets its row id.
+absl::Status InsertSegment(Connection& db, std::string_view integration_id, uint32_t event_count,
+                           uint32_t attempts, int64_t enqueued_at_ms, int64_t first_attempt_at_ms,
+                           int64_t next_attempt_at_ms, std::string_view events, int64_t& segment) {
+  STORE_ASSIGN_OR_RETURN(
+      Statement insert,
+      db.Prepare("INSERT INTO queue_segments (integration_id, event_count, attempts, "
+                 "enqueued_at_ms, first_attempt_at_ms, next_attempt_at_ms, events) "
+                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"));
+  STORE_RETURN_IF_ERROR(insert.BindText(1, integration_id)
+                            .Bind(2, event_count)
+                            .Bind(3, attempts)
+                            .Bind(4, enqueued_at_ms)
+                            .Bind(5, first_attempt_at_ms)
+                            .Bind(6, next_attempt_at_ms)
+                            .BindBlobNoCopy(7, events)
+                            .Run());
+  segment = sqlite3_last_insert_rowid(db.handle());
+  if (segment >= (int64_t{1} << (62 - segment::kSegmentIndexBits))) {
+    return absl::ResourceExhaustedError("queue segment ids are exhausted");
+  }
+  return absl::OkStatus();
+}
+
+// Schema version 2's data step: rows of the version-1 `queue` table (one per event)
+// become one-event segments, then the old table goes.
+absl::Status MoveV1QueueIntoSegments(Connection& db) {
+  STORE_ASSIGN_OR_RETURN(
+      int64_t has_v1_queue,
+      db.QueryInt("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'queue'"));
+  if (has_v1_queue == 0) return absl::OkStatus();
+  STORE_ASSIGN_OR_RETURN(
+      Statement rows,
+      db.Prepare("SELECT integration_id, message_id, attempts, enqueued_at_ms, "
+                 "first_attempt_at_ms, next_attempt_at_ms, payload FROM queue ORDER BY seq"));
+  std::string packed;
+  for (;;) {
+    STORE_ASSIGN_OR_RETURN(bool row, rows.Step());
+    if (!row) break;
+    packed.clear();
+    segment::AppendEvent(packed, rows.View(1), rows.View(6));
+    int64_t segment = 0;
+    STORE_RETURN_IF_ERROR(InsertSegment(db, rows.View(0), 1, static_cast<uint32_t>(rows.Int(2)),
+                                        rows.Int(3), rows.Int(4), rows.Int(5), packed, segment));
+  }
+  return db.Exec("DROP TABLE queue");
+}
+
 class StoreImpl final : public Store {
  public:
   StoreImpl(const StoreOptions& options, const SecretBox* secrets)
@@ -455,11 +503,6 @@ class StoreImpl final : public Store {
   absl::StatusOr<RevisionRecord> ReadRevision(const Statement& s) const;
 
   // Queue internals (queue section below).
-  absl::Status MoveV1QueueIntoSegments(Connection& db);
-  absl::Status InsertSegment(Connection& db, std::string_view integration_id,
-                             uint32_t event_count, uint32_t attempts, int64_t enqueued_at_ms,
-                             int64_t first_attempt_at_ms, int64_t next_attempt_at_ms,
-                             std::string_view events, int64_t& segment);
   absl::Status CompleteIn(Connection& db, std::span<const int64_t> seqs, WriteEffects& effects);
   // Segment state in memory; lease_mu_ held.
   struct SegmentState;
@@ -498,7 +541,6 @@ class StoreImpl final : public Store {
     static constexpr uint8_t kFinished = 2;
     std::vector<uint8_t> flags;  // per event
     uint32_t unavailable = 0;    // events with any flag set
-    uint32_t finished = 0;
   };
   struct CachedSegment {
     std::shared_ptr<const std::string> events;
@@ -1170,28 +1212,30 @@ struct SegmentRow {
   uint32_t attempts = 0;
   int64_t enqueued_at_ms = 0;
   int64_t first_attempt_at_ms = 0;
-  int64_t next_attempt_at_ms = 0;
   std::string done;  // progress bitmap, one bit per event
 
   bool IsDone(uint32_t index) const {
-    return index / 8 < done.size() && ((static_cast<uint8_t>(done[index / 8]) >> (index % 8)) & 1);
+    return index / 8 < done.size() && ((Byte(index / 8) >> (index % 8)) & 1);
   }
   void SetDone(uint32_t index) {
     if (done.size() < (event_count + 7) / 8) done.resize((event_count + 7) / 8, '\0');
-    done[index / 8] = static_cast<char>(static_cast<uint8_t>(done[index / 8]) | (1u << (index % 8)));
+    done[index / 8] = static_cast<char>(Byte(index / 8) | (1u << (index % 8)));
   }
   uint32_t DoneCount() const {
     uint32_t count = 0;
-    for (char byte : done) count += static_cast<uint32_t>(__builtin_popcount(static_cast<uint8_t>(byte)));
+    for (size_t i = 0; i < done.size(); ++i) count += __builtin_popcount(Byte(i));
     return count;
   }
+
+ private:
+  uint8_t Byte(size_t i) const { return static_cast<uint8_t>(done[i]); }
 };
 
 absl::StatusOr<std::optional<SegmentRow>> ReadSegmentRow(Connection& db, int64_t segment) {
   STORE_ASSIGN_OR_RETURN(
       Statement stmt,
       db.Prepare("SELECT s.integration_id, s.event_count, s.attempts, s.enqueued_at_ms, "
-                 "s.first_attempt_at_ms, s.next_attempt_at_ms, p.done FROM queue_segments s "
+                 "s.first_attempt_at_ms, p.done FROM queue_segments s "
                  "LEFT JOIN queue_segment_progress p ON p.seq = s.seq WHERE s.seq = ?1"));
   stmt.Bind(1, segment);
   STORE_ASSIGN_OR_RETURN(bool found, stmt.Step());
@@ -1203,8 +1247,7 @@ absl::StatusOr<std::optional<SegmentRow>> ReadSegmentRow(Connection& db, int64_t
   row.attempts = static_cast<uint32_t>(stmt.Int(2));
   row.enqueued_at_ms = stmt.Int(3);
   row.first_attempt_at_ms = stmt.Int(4);
-  row.next_attempt_at_ms = stmt.Int(5);
-  if (!stmt.IsNull(6)) row.done = stmt.Text(6);
+  if (!stmt.IsNull(5)) row.done = stmt.Text(5);
   return std::optional<SegmentRow>(std::move(row));
 }
 
@@ -1305,7 +1348,6 @@ absl::Status InsertAttempt(Connection& db, AttemptRecord& attempt, std::string_v
   return absl::OkStatus();
 }
 
-
 // In-memory segment state (lease_mu_ held).
 
 StoreImpl::SegmentState& StoreImpl::StateFor(int64_t segment, uint32_t event_count) {
@@ -1323,7 +1365,6 @@ void StoreImpl::MarkFinished(int64_t segment, uint32_t event_count,
     if (flags & SegmentState::kFinished) continue;
     if (flags == 0) ++state.unavailable;
     flags |= SegmentState::kFinished;
-    ++state.finished;
   }
 }
 
@@ -1366,53 +1407,6 @@ void StoreImpl::DropCached(int64_t segment) {
   if (it == cache_.end()) return;
   cache_bytes_ -= it->second.events->size();
   cache_.erase(it);
-}
-
-absl::Status StoreImpl::InsertSegment(Connection& db, std::string_view integration_id,
-                                      uint32_t event_count, uint32_t attempts,
-                                      int64_t enqueued_at_ms, int64_t first_attempt_at_ms,
-                                      int64_t next_attempt_at_ms, std::string_view events,
-                                      int64_t& segment) {
-  STORE_ASSIGN_OR_RETURN(
-      Statement insert,
-      db.Prepare("INSERT INTO queue_segments (integration_id, event_count, attempts, "
-                 "enqueued_at_ms, first_attempt_at_ms, next_attempt_at_ms, events) "
-                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"));
-  STORE_RETURN_IF_ERROR(insert.BindText(1, integration_id)
-                            .Bind(2, event_count)
-                            .Bind(3, attempts)
-                            .Bind(4, enqueued_at_ms)
-                            .Bind(5, first_attempt_at_ms)
-                            .Bind(6, next_attempt_at_ms)
-                            .BindBlobNoCopy(7, events)
-                            .Run());
-  segment = sqlite3_last_insert_rowid(db.handle());
-  if (segment >= (int64_t{1} << (62 - segment::kSegmentIndexBits))) {
-    return absl::ResourceExhaustedError("queue segment ids are exhausted");
-  }
-  return absl::OkStatus();
-}
-
-absl::Status StoreImpl::MoveV1QueueIntoSegments(Connection& db) {
-  STORE_ASSIGN_OR_RETURN(
-      int64_t has_v1_queue,
-      db.QueryInt("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'queue'"));
-  if (has_v1_queue == 0) return absl::OkStatus();
-  STORE_ASSIGN_OR_RETURN(
-      Statement rows,
-      db.Prepare("SELECT integration_id, message_id, attempts, enqueued_at_ms, "
-                 "first_attempt_at_ms, next_attempt_at_ms, payload FROM queue ORDER BY seq"));
-  std::string packed;
-  for (;;) {
-    STORE_ASSIGN_OR_RETURN(bool row, rows.Step());
-    if (!row) break;
-    packed.clear();
-    segment::AppendEvent(packed, rows.View(1), rows.View(6));
-    int64_t segment = 0;
-    STORE_RETURN_IF_ERROR(InsertSegment(db, rows.View(0), 1, static_cast<uint32_t>(rows.Int(2)),
-                                        rows.Int(3), rows.Int(4), rows.Int(5), packed, segment));
-  }
-  return db.Exec("DROP TABLE queue");
 }
 
 absl::Status StoreImpl::Enqueue(std::span<const EnqueueItem> items) {
@@ -1494,7 +1488,8 @@ absl::StatusOr<std::vector<QueuedEvent>> StoreImpl::Lease(std::string_view integ
     if (!row) break;
     const int64_t segment = due.Int(0);
     auto state_it = segments_.find(segment);
-    if (state_it != segments_.end() && state_it->second.unavailable >= state_it->second.flags.size()) {
+    if (state_it != segments_.end() &&
+        state_it->second.unavailable >= state_it->second.flags.size()) {
       continue;  // everything in it is leased or finished
     }
     uint32_t attempts = 0;
