@@ -240,8 +240,8 @@ absl::Status ApplyAllowInsecurePluginsEnv(DaemonConfig& config) {
   } else if (text == "false" || text == "0" || text == "no" || text.empty()) {
     config.allow_insecure_plugins = false;
   } else {
-    return absl::InvalidArgumentError(absl::StrCat(kAllowInsecurePluginsEnv, "=\"", text,
-                                                   "\" must be true or false"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(kAllowInsecurePluginsEnv, "=\"", text, "\" must be true or false"));
   }
   return absl::OkStatus();
 }

@@ -1,5 +1,7 @@
 // signal-delivery-host: loads integration plugins, serves the Management API (with
 // the UI) and the event API, and delivers queued events through the plugins.
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
@@ -8,8 +10,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <unistd.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"

@@ -68,8 +68,7 @@ std::string GuessCatalogKey(const std::string& path) {
   return name;
 }
 
-absl::Status PluginRegistry::LoadFile(const std::string& path,
-                                      const PluginLoadSettings& settings) {
+absl::Status PluginRegistry::LoadFile(const std::string& path, const PluginLoadSettings& settings) {
   // The options and the socket depend on the catalog key, which is known only after
   // loading; load with the key the file name suggests, and reload in the rare case
   // that the plugin turns out to serve another key.
@@ -107,11 +106,10 @@ absl::Status PluginRegistry::LoadFile(const std::string& path,
                                                       "\" but the plugin serves \"", key, "\""));
   }
   plugin->entry = std::move(*described.mutable_entry());
-  settings.log_info(absl::StrCat("plugin loaded: ", key, " ", plugin->loaded->plugin_version(),
-                                 " from ", path, ", gRPC on ",
-                                 plugin->loaded->socket_path().empty()
-                                     ? std::string("the in-process channel only")
-                                     : plugin->loaded->socket_path()));
+  settings.log_info(absl::StrCat(
+      "plugin loaded: ", key, " ", plugin->loaded->plugin_version(), " from ", path, ", gRPC on ",
+      plugin->loaded->socket_path().empty() ? std::string("the in-process channel only")
+                                            : plugin->loaded->socket_path()));
   plugins_.emplace(key, std::move(plugin));
   return absl::OkStatus();
 }
@@ -131,8 +129,8 @@ std::vector<PluginLoadFailure> PluginRegistry::LoadDirectory(const std::string& 
     if (item.path().extension() == ".so") paths.push_back(item.path().string());
   }
   if (error) {
-    fail(plugin_dir, absl::StrCat("cannot read the plugin directory ", plugin_dir, ": ",
-                                  error.message()));
+    fail(plugin_dir,
+         absl::StrCat("cannot read the plugin directory ", plugin_dir, ": ", error.message()));
     return failures;
   }
   std::sort(paths.begin(), paths.end());

@@ -73,8 +73,8 @@ std::vector<std::string> FilePermissionProblems(const std::string& path, const s
   std::vector<std::string> problems;
   if (!IsTrustedOwner(info.st_uid)) problems.push_back(OwnerProblem(path, info.st_uid));
   if (std::string writers = WhoElseMayWrite(info.st_mode); !writers.empty()) {
-    problems.push_back(absl::StrCat(path, " is writable by ", writers, " (mode ",
-                                    OctalMode(info.st_mode), ")"));
+    problems.push_back(
+        absl::StrCat(path, " is writable by ", writers, " (mode ", OctalMode(info.st_mode), ")"));
   }
   return problems;
 }

@@ -39,7 +39,8 @@ absl::Status NotRegular(const std::string& path, mode_t mode) {
 }
 
 absl::Status CannotOpen(const std::string& path, int error) {
-  return absl::NotFoundError(absl::StrCat("plugin ", path, ": cannot open: ", std::strerror(error)));
+  return absl::NotFoundError(
+      absl::StrCat("plugin ", path, ": cannot open: ", std::strerror(error)));
 }
 
 std::string ReadLink(const std::string& path) {
@@ -91,8 +92,8 @@ absl::StatusOr<PluginFile> PluginFile::Open(const std::string& path,
   file.path_ = path;
   // The link itself lives in a checked directory; its target is checked through the
   // descriptor. Without a link, O_NOFOLLOW keeps one from being slipped in now.
-  file.fd_ = open(path.c_str(),
-                  O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY | (is_link ? 0 : O_NOFOLLOW));
+  file.fd_ =
+      open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY | (is_link ? 0 : O_NOFOLLOW));
   if (file.fd_ < 0) return CannotOpen(path, errno);
   struct stat opened {};
   if (fstat(file.fd_, &opened) != 0) {
@@ -187,8 +188,7 @@ absl::StatusOr<std::string> PluginFile::Sha256Hex() const {
   if (EVP_DigestFinal_ex(context.get(), digest, &length) != 1) {
     return absl::InternalError("cannot finish a SHA-256 digest");
   }
-  return absl::BytesToHexString(
-      absl::string_view(reinterpret_cast<const char*>(digest), length));
+  return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(digest), length));
 }
 
 }  // namespace signal_host

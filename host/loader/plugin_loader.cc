@@ -130,8 +130,8 @@ absl::StatusOr<std::unique_ptr<LoadedPlugin>> LoadPlugin(
   std::unique_ptr<LoadedPlugin> plugin(new LoadedPlugin());
   plugin->path_ = path;
 
-  absl::StatusOr<PluginFile> file =
-      PluginFile::Open(path, {.allow_insecure_permissions = load_options.allow_insecure_permissions});
+  absl::StatusOr<PluginFile> file = PluginFile::Open(
+      path, {.allow_insecure_permissions = load_options.allow_insecure_permissions});
   if (!file.ok()) return file.status();
   plugin->file_.emplace(std::move(*file));
   if (load_options.before_dlopen) load_options.before_dlopen(*plugin->file_);

@@ -155,9 +155,9 @@ TEST(DaemonPluginsTest, RefusesAPluginInAWorldWritableDirectory) {
   std::vector<std::string> refusals =
       LinesWith(log, "plugin " + plugins + "/libsignal_hightouch.so: refused");
   ASSERT_EQ(refusals.size(), 1u) << log;
-  EXPECT_NE(refusals[0].find("directory " + plugins +
-                             " is writable by group and others (mode 0777)"),
-            std::string::npos)
+  EXPECT_NE(
+      refusals[0].find("directory " + plugins + " is writable by group and others (mode 0777)"),
+      std::string::npos)
       << refusals[0];
   EXPECT_EQ(CatalogSize(host), 0u);
   EXPECT_EQ(host.Admin("GET", "/readyz").status, 503);

@@ -3,6 +3,8 @@
 // is the file that is mapped. These tests run as root (here and in CI), which
 // access() would let through everything: every fixture gets its mode with an
 // explicit chmod and its owner with chown, and the loader reads both from stat.
+#include "plugin_file.h"
+
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <sys/socket.h>
@@ -23,7 +25,6 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "library_handle.h"
-#include "plugin_file.h"
 #include "plugin_loader.h"
 
 namespace signal_host {
@@ -218,10 +219,10 @@ TEST_F(PluginFileTest, RefusesAFileInAWorldWritableDirectory) {
   absl::StatusOr<PluginFile> file = OpenStrict(path);
   ASSERT_FALSE(file.ok());
   EXPECT_EQ(file.status().code(), absl::StatusCode::kPermissionDenied);
-  EXPECT_THAT(file.status().message(),
-              AllOf(HasSubstr("plugin " + path + ": refused"),
-                    HasSubstr("directory " + plugins_ +
-                              " is writable by group and others (mode 0777)")));
+  EXPECT_THAT(
+      file.status().message(),
+      AllOf(HasSubstr("plugin " + path + ": refused"),
+            HasSubstr("directory " + plugins_ + " is writable by group and others (mode 0777)")));
 }
 
 TEST_F(PluginFileTest, RefusesAFileInAGroupWritableDirectory) {
@@ -442,8 +443,8 @@ TEST_F(PluginFileTest, LoadPluginWithTheOverrideHandsTheProblemsToTheHook) {
   options.before_dlopen = [&](const PluginFile& file) { problems = file.waived_problems(); };
   absl::StatusOr<std::unique_ptr<LoadedPlugin>> plugin = LoadPlugin(link, {}, options);
   ASSERT_TRUE(plugin.ok()) << plugin.status();
-  EXPECT_EQ(problems,
-            std::vector<std::string>{"directory " + plugins_ + " is writable by others (mode 0757)"});
+  EXPECT_EQ(problems, std::vector<std::string>{"directory " + plugins_ +
+                                               " is writable by others (mode 0757)"});
 
   options.allow_insecure_permissions = false;
   plugin = LoadPlugin(link, {}, options);
