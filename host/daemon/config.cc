@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -74,6 +75,9 @@ class YamlReader {
  private:
   std::string source_;
 };
+
+constexpr char kAllowInsecurePluginsKey[] = "allow_insecure_permissions";
+constexpr char kAllowInsecurePluginsEnv[] = "SIGNAL_ALLOW_INSECURE_PLUGINS";
 
 #define RETURN_IF_ERROR(expr)          \
   do {                                 \
@@ -163,6 +167,15 @@ absl::Status ApplyYamlNode(const YAML::Node& root, YamlReader& r, DaemonConfig& 
     for (const auto& item : plugins) {
       std::string key = item.first.as<std::string>();
       std::string path = absl::StrCat("plugins.", key);
+      // The one setting of the plugin directory itself, beside the catalog keys.
+      if (key == kAllowInsecurePluginsKey) {
+        bool allow = false;
+        if (!item.second.IsScalar() || !YAML::convert<bool>::decode(item.second, allow)) {
+          return r.Error(path, "must be true or false");
+        }
+        c.allow_insecure_plugins = allow;
+        continue;
+      }
       if (item.second.IsNull()) continue;
       RETURN_IF_ERROR(r.CheckKeys(item.second, path, {"options"}));
       YAML::Node options = item.second["options"];
@@ -250,6 +263,22 @@ absl::StatusOr<std::vector<Flag>> SplitFlags(const std::vector<std::string>& arg
     flags.push_back({name, value});
   }
   return flags;
+}
+
+// "true"/"1"/"yes" or "false"/"0"/"no"/"" (unset in effect).
+absl::Status ApplyAllowInsecurePluginsEnv(DaemonConfig& config) {
+  const char* value = std::getenv(kAllowInsecurePluginsEnv);
+  if (value == nullptr) return absl::OkStatus();
+  const std::string text = value;
+  if (text == "true" || text == "1" || text == "yes") {
+    config.allow_insecure_plugins = true;
+  } else if (text == "false" || text == "0" || text == "no" || text.empty()) {
+    config.allow_insecure_plugins = false;
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat(kAllowInsecurePluginsEnv, "=\"", text, "\" must be true or false"));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status ParsePort(const std::string& flag, const std::string& text, int& out) {
@@ -373,13 +402,16 @@ absl::StatusOr<CommandLine> ParseCommandLine(const std::vector<std::string>& arg
       SplitFlags(args, 0,
                  {"config", "data-dir", "plugin-dir", "runtime-dir", "admin-port", "events-port",
                   "bind", "log-level", "plugin-option", "rate-limit", "pipeline-key"},
-                 {"help"});
+                 {"help", "allow-insecure-plugins"});
   if (!flags.ok()) return flags.status();
   RETURN_IF_ERROR(ApplyConfigFile(*flags, config));
+  RETURN_IF_ERROR(ApplyAllowInsecurePluginsEnv(config));
   std::string pipeline_key;
   for (const Flag& flag : *flags) {
     if (flag.name == "help") {
       command_line.command = CommandLine::Command::kHelp;
+    } else if (flag.name == "allow-insecure-plugins") {
+      config.allow_insecure_plugins = true;
     } else if (flag.name == "data-dir") {
       config.data_dir = flag.value;
     } else if (flag.name == "plugin-dir") {
@@ -452,7 +484,16 @@ Settings (flag / YAML key: default)
                       SQLite database signal.db, and the generated jwt_secret,
                       encryption_key and pipeline_key files (mode 0600)
   --plugin-dir DIR    plugin_dir: the build's plugin directory, else ./plugins
-                      every *.so in it is loaded; a broken one is logged and skipped
+                      every *.so in it is loaded; a broken one is logged and skipped.
+                      Only regular files (or links to them) that nobody but root and
+                      the host's user can change are loaded: not writable by group or
+                      others, owned by root or that user, in directories that are
+                      neither (sticky ones like /tmp above the directory excepted)
+  --allow-insecure-plugins
+                      plugins.allow_insecure_permissions: false   load plugin files that
+                      fail those ownership and mode checks anyway, with a warning each
+                      (also SIGNAL_ALLOW_INSECURE_PLUGINS=true); FIFOs, devices,
+                      directories and dangling links are refused regardless
   --runtime-dir DIR   runtime_dir: <data dir>/run
                       each plugin also serves its gRPC interface on <dir>/<key>.sock
   --bind ADDR         bind: 127.0.0.1   address of both listeners
@@ -506,9 +547,13 @@ Environment
                    generated into <data dir>/jwt_secret (0600) and reused.
   ENCRYPTION_KEY   AES-256-GCM key for secrets at rest: 64 hex characters or base64 of 32
                    bytes. When unset, one is generated into <data dir>/encryption_key (0600).
+  SIGNAL_ALLOW_INSECURE_PLUGINS
+                   true or false: overrides plugins.allow_insecure_permissions (and is
+                   overridden by --allow-insecure-plugins).
 
 Signals
   SIGTERM, SIGINT  stop accepting requests, drain deliveries in flight, close the store, exit 0.
+                   While plugins are still loading: exit 0 at once (nothing is open yet).
 )";
 }
 

@@ -68,6 +68,12 @@ struct DaemonConfig {
   size_t attempt_retention = 10000;
   size_t dead_letter_retention = 100000;
 
+  // Load plugin files that someone other than root and the host's user could change
+  // (group/other-writable file or directory, foreign owner), with a warning each.
+  // YAML plugins.allow_insecure_permissions, env SIGNAL_ALLOW_INSECURE_PLUGINS, flag
+  // --allow-insecure-plugins (each overrides the one before).
+  bool allow_insecure_plugins = false;
+
   // Catalog key -> plugin options, in file order then flag order.
   std::map<std::string, std::vector<std::pair<std::string, std::string>>> plugin_options;
 

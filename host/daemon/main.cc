@@ -1,5 +1,7 @@
 // signal-delivery-host: loads integration plugins, serves the Management API (with
 // the UI) and the event API, and delivers queued events through the plugins.
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <atomic>
@@ -107,6 +109,31 @@ int RunToken(const CommandLine& command_line) {
   return 0;
 }
 
+// Loads every plugin, logging each step as it happens: the order of the lines names
+// the plugin that was loading if the process dies. Plugins load before the store
+// opens and before any listener starts, so a SIGTERM while one hangs can end the
+// process at once with nothing to close.
+void LoadPlugins(const DaemonConfig& config, PluginRegistry& plugins) {
+  PluginLoadSettings settings;
+  settings.options_by_key = config.plugin_options;
+  settings.runtime_dir = config.runtime_dir;
+  settings.host_agent = kHostAgent;
+  settings.allow_insecure_permissions = config.allow_insecure_plugins;
+  settings.log_info = [](std::string_view line) { LogInfo(line); };
+  settings.log_warn = [](std::string_view line) { LogWarn(line); };
+  settings.log_error = [](std::string_view line) { LogError(line); };
+  LogInfo(absl::StrCat("loading plugins from ", config.plugin_dir,
+                       config.allow_insecure_plugins
+                           ? " (plugins.allow_insecure_permissions is set: files that others "
+                             "can change load with a warning)"
+                           : ""));
+  plugins.LoadDirectory(config.plugin_dir, settings);
+  if (plugins.size() == 0) {
+    LogWarn(absl::StrCat("no plugin loaded from ", config.plugin_dir,
+                         "; the catalog is empty until one is added and the host restarted"));
+  }
+}
+
 int RunServe(const CommandLine& command_line) {
   const DaemonConfig& config = command_line.config;
   LogInfo(absl::StrCat(kHostAgent, " starting; data dir ", config.data_dir,
@@ -122,6 +149,14 @@ int RunServe(const CommandLine& command_line) {
   }
   auto jwt_secret = JwtSecretFor(config);
   if (!jwt_secret.ok()) return Fail(jwt_secret.status());
+
+  PluginRegistry plugins;
+  if (const char* received = RunUnlessStopped([&] { LoadPlugins(config, plugins); })) {
+    LogInfo(absl::StrCat("received ", received, " while loading plugins; exiting"));
+    // The loading thread may be stuck inside a plugin, holding the dynamic linker's
+    // lock that exit()'s destructors would wait for.
+    _exit(0);
+  }
 
   std::optional<SecretBox> secret_box;
   if (const char* key = std::getenv("ENCRYPTION_KEY"); key != nullptr && *key != '\0') {
@@ -156,21 +191,6 @@ int RunServe(const CommandLine& command_line) {
       key = resolved->value;
     }
     pipelines.push_back({pipeline.name, key, pipeline.org_id, pipeline.integrations});
-  }
-
-  PluginRegistry plugins;
-  for (const PluginLoadFailure& failure : plugins.LoadDirectory(
-           config.plugin_dir, config.plugin_options, config.runtime_dir, kHostAgent)) {
-    LogError(absl::StrCat("skipped a plugin that failed to load: ", failure.reason));
-  }
-  for (const RegisteredPlugin* plugin : plugins.All()) {
-    LogInfo(absl::StrCat("plugin loaded: ", plugin->key(), " ", plugin->loaded->plugin_version(),
-                         " from ", plugin->loaded->path(), ", gRPC on ",
-                         plugin->loaded->socket_path()));
-  }
-  if (plugins.size() == 0) {
-    LogWarn(absl::StrCat("no plugin loaded from ", config.plugin_dir,
-                         "; the catalog is empty until one is added and the host restarted"));
   }
 
   metrics::Registry registry;

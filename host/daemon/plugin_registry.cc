@@ -22,17 +22,40 @@ const PluginOptionList& OptionsFor(const std::map<std::string, PluginOptionList>
   return it == options_by_key.end() ? kNone : it->second;
 }
 
+// Logs what is about to be loaded; runs right before the plugin's code does.
+void LogLoading(const PluginFile& file, const PluginLoadSettings& settings) {
+  for (const std::string& problem : file.waived_problems()) {
+    settings.log_warn(absl::StrCat("loading plugin ", file.path(), " although ", problem,
+                                   ", because plugins.allow_insecure_permissions is set"));
+  }
+  absl::StatusOr<std::string> digest = file.Sha256Hex();
+  settings.log_info(absl::StrCat(
+      "loading plugin ", file.path(), " (",
+      file.real_path() == file.path() ? "" : absl::StrCat("link to ", file.real_path(), ", "),
+      "sha256 ", digest.ok() ? *digest : std::string(digest.status().message()), ", size ",
+      file.size(), " bytes)"));
+}
+
 absl::StatusOr<std::unique_ptr<LoadedPlugin>> LoadWithKey(const std::string& path,
                                                           const std::string& key,
-                                                          const PluginOptionList& options,
-                                                          const std::string& runtime_dir,
-                                                          const std::string& host_agent) {
+                                                          const PluginLoadSettings& settings) {
   LoadOptions load_options;
-  load_options.host_agent = host_agent;
-  if (!runtime_dir.empty() && !key.empty()) {
-    load_options.unix_socket_path = (std::filesystem::path(runtime_dir) / (key + ".sock")).string();
+  load_options.host_agent = settings.host_agent;
+  load_options.allow_insecure_permissions = settings.allow_insecure_permissions;
+  load_options.before_dlopen = [&settings](const PluginFile& file) { LogLoading(file, settings); };
+  if (!settings.runtime_dir.empty() && !key.empty()) {
+    load_options.unix_socket_path =
+        (std::filesystem::path(settings.runtime_dir) / (key + ".sock")).string();
   }
-  return LoadPlugin(path, options, load_options);
+  auto loaded = LoadPlugin(path, OptionsFor(settings.options_by_key, key), load_options);
+  if (!loaded.ok() && loaded.status().code() == absl::StatusCode::kPermissionDenied) {
+    return absl::PermissionDeniedError(
+        absl::StrCat(loaded.status().message(),
+                     ". Fix the owner or mode (chmod go-w), or set "
+                     "plugins.allow_insecure_permissions: true (or "
+                     "SIGNAL_ALLOW_INSECURE_PLUGINS=true) to load it anyway"));
+  }
+  return loaded;
 }
 
 }  // namespace
@@ -45,10 +68,7 @@ std::string GuessCatalogKey(const std::string& path) {
   return name;
 }
 
-absl::Status PluginRegistry::LoadFile(const std::string& path,
-                                      const std::map<std::string, PluginOptionList>& options_by_key,
-                                      const std::string& runtime_dir,
-                                      const std::string& host_agent) {
+absl::Status PluginRegistry::LoadFile(const std::string& path, const PluginLoadSettings& settings) {
   // The options and the socket depend on the catalog key, which is known only after
   // loading; load with the key the file name suggests, and reload in the rare case
   // that the plugin turns out to serve another key.
@@ -57,8 +77,7 @@ absl::Status PluginRegistry::LoadFile(const std::string& path,
     // Do not let a second file take over a loaded plugin's socket.
     guess.clear();
   }
-  auto loaded =
-      LoadWithKey(path, guess, OptionsFor(options_by_key, guess), runtime_dir, host_agent);
+  auto loaded = LoadWithKey(path, guess, settings);
   if (!loaded.ok()) return loaded.status();
   std::string key = (*loaded)->catalog_key();
   if (plugins_.count(key) > 0) {
@@ -67,7 +86,7 @@ absl::Status PluginRegistry::LoadFile(const std::string& path,
   }
   if (key != guess) {
     loaded->reset();
-    loaded = LoadWithKey(path, key, OptionsFor(options_by_key, key), runtime_dir, host_agent);
+    loaded = LoadWithKey(path, key, settings);
     if (!loaded.ok()) return loaded.status();
   }
 
@@ -87,30 +106,37 @@ absl::Status PluginRegistry::LoadFile(const std::string& path,
                                                       "\" but the plugin serves \"", key, "\""));
   }
   plugin->entry = std::move(*described.mutable_entry());
+  settings.log_info(absl::StrCat(
+      "plugin loaded: ", key, " ", plugin->loaded->plugin_version(), " from ", path, ", gRPC on ",
+      plugin->loaded->socket_path().empty() ? std::string("the in-process channel only")
+                                            : plugin->loaded->socket_path()));
   plugins_.emplace(key, std::move(plugin));
   return absl::OkStatus();
 }
 
-std::vector<PluginLoadFailure> PluginRegistry::LoadDirectory(
-    const std::string& plugin_dir, const std::map<std::string, PluginOptionList>& options_by_key,
-    const std::string& runtime_dir, const std::string& host_agent) {
+std::vector<PluginLoadFailure> PluginRegistry::LoadDirectory(const std::string& plugin_dir,
+                                                             const PluginLoadSettings& settings) {
   std::vector<PluginLoadFailure> failures;
+  auto fail = [&](const std::string& path, std::string reason) {
+    settings.log_error(absl::StrCat("skipped a plugin that failed to load: ", reason));
+    failures.push_back({path, std::move(reason)});
+  };
   std::error_code error;
   std::vector<std::string> paths;
+  // Every entry named *.so, whatever its type: a directory or FIFO named so is
+  // refused with a reason rather than passed over in silence.
   for (const auto& item : std::filesystem::directory_iterator(plugin_dir, error)) {
-    if (item.path().extension() == ".so" && !item.is_directory()) {
-      paths.push_back(item.path().string());
-    }
+    if (item.path().extension() == ".so") paths.push_back(item.path().string());
   }
   if (error) {
-    failures.push_back(
-        {plugin_dir, absl::StrCat("cannot read the plugin directory: ", error.message())});
+    fail(plugin_dir,
+         absl::StrCat("cannot read the plugin directory ", plugin_dir, ": ", error.message()));
     return failures;
   }
   std::sort(paths.begin(), paths.end());
   for (const std::string& path : paths) {
-    absl::Status status = LoadFile(path, options_by_key, runtime_dir, host_agent);
-    if (!status.ok()) failures.push_back({path, std::string(status.message())});
+    absl::Status status = LoadFile(path, settings);
+    if (!status.ok()) fail(path, std::string(status.message()));
   }
   return failures;
 }

@@ -20,6 +20,7 @@
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
+#include "library_handle.h"
 
 namespace signal_host {
 namespace {
@@ -119,7 +120,7 @@ LoadedPlugin::~LoadedPlugin() {
   }
   service_ = nullptr;
   if (!socket_path_.empty()) unlink(socket_path_.c_str());
-  if (library_ != nullptr) dlclose(library_);
+  if (file_.has_value()) CloseLibrary(library_, *file_);
 }
 
 absl::StatusOr<std::unique_ptr<LoadedPlugin>> LoadPlugin(
@@ -129,18 +130,14 @@ absl::StatusOr<std::unique_ptr<LoadedPlugin>> LoadPlugin(
   std::unique_ptr<LoadedPlugin> plugin(new LoadedPlugin());
   plugin->path_ = path;
 
-  struct stat info {};
-  if (stat(path.c_str(), &info) != 0) {
-    return absl::NotFoundError(
-        absl::StrCat("plugin ", path, ": cannot open: ", std::strerror(errno)));
-  }
-
-  dlerror();
-  plugin->library_ = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-  if (plugin->library_ == nullptr) {
-    const char* error = dlerror();
-    return Refuse(path, absl::StrCat("dlopen failed: ", error != nullptr ? error : "unknown"));
-  }
+  absl::StatusOr<PluginFile> file = PluginFile::Open(
+      path, {.allow_insecure_permissions = load_options.allow_insecure_permissions});
+  if (!file.ok()) return file.status();
+  plugin->file_.emplace(std::move(*file));
+  if (load_options.before_dlopen) load_options.before_dlopen(*plugin->file_);
+  absl::StatusOr<void*> library = OpenLibrary(*plugin->file_);
+  if (!library.ok()) return library.status();
+  plugin->library_ = *library;
 
   dlerror();
   void* symbol = dlsym(plugin->library_, SIGNAL_PLUGIN_ENTRY_SYMBOL);

@@ -1,6 +1,9 @@
 // Loading an integration plugin (.so) and serving its gRPC service.
 //
-// The loader opens the library, checks its C ABI descriptor against this build
+// The loader first opens the file and checks who controls it (plugin_file.h): only a
+// regular file that no one but root and the host's user can change is loaded, and it
+// is mapped through its open descriptor so the checked file is the loaded one. It then
+// opens the library, checks its C ABI descriptor against this build
 // (ABI version, interface name, protobuf and gRPC versions), asks the plugin's
 // factory for its grpc::Service and serves it on an in-process channel and, when
 // asked, on a unix socket. After that the caller talks to the plugin only through
@@ -10,7 +13,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -19,6 +24,7 @@
 #include "absl/time/time.h"
 #include "grpcpp/channel.h"
 #include "grpcpp/server.h"
+#include "plugin_file.h"
 #include "signal/integration/v1/integration.grpc.pb.h"
 #include "signal_plugin_abi.h"
 
@@ -35,6 +41,12 @@ struct LoadOptions {
   std::string host_agent = "signal-plugin-loader";
   // How long the post-start Handshake may take.
   absl::Duration handshake_timeout = absl::Seconds(10);
+  // Load a file that someone other than root and the host's user could change anyway
+  // (PluginFilePolicy); the problems are then in the PluginFile given to before_dlopen.
+  bool allow_insecure_permissions = false;
+  // Called with the checked file just before dlopen runs its static constructors: the
+  // last moment to name it in a log should it take the process down.
+  std::function<void(const PluginFile&)> before_dlopen;
 };
 
 // A plugin that passed every check and is being served. Destroying it shuts the
@@ -47,6 +59,8 @@ class LoadedPlugin {
   LoadedPlugin& operator=(const LoadedPlugin&) = delete;
 
   const std::string& path() const { return path_; }
+  // The file that was loaded, links resolved.
+  const std::string& real_path() const { return file_->real_path(); }
   // Facts from the descriptor.
   const std::string& catalog_key() const { return catalog_key_; }
   const std::string& plugin_version() const { return plugin_version_; }
@@ -77,6 +91,8 @@ class LoadedPlugin {
   std::string socket_path_;
 
   // Teardown order is spelled out in the destructor; these are released there.
+  // Open from before dlopen until after dlclose (see CloseLibrary).
+  std::optional<PluginFile> file_;
   void* library_ = nullptr;
   void (*destroy_service_)(void*) = nullptr;
   void* service_ = nullptr;
@@ -86,8 +102,8 @@ class LoadedPlugin {
 };
 
 // Loads the plugin at `path`, passing `options` to its factory, and serves it.
-// Errors are INVALID_ARGUMENT / FAILED_PRECONDITION / NOT_FOUND / INTERNAL with a
-// message that starts with the path and names the problem.
+// Errors are INVALID_ARGUMENT / FAILED_PRECONDITION / NOT_FOUND / PERMISSION_DENIED /
+// INTERNAL with a message that starts with "plugin <path>" and names the problem.
 absl::StatusOr<std::unique_ptr<LoadedPlugin>> LoadPlugin(
     const std::string& path, const std::vector<std::pair<std::string, std::string>>& options,
     const LoadOptions& load_options = {});

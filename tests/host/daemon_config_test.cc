@@ -1,6 +1,8 @@
 // signal-delivery-host's settings: defaults, YAML, flags and their precedence.
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
+#include <optional>
 #include <string>
 
 #include "config.h"
@@ -107,6 +109,10 @@ TEST(DaemonConfigTest, MistakesAreNamed) {
            {"events:\n  max_queue_depth: lots\n", "events.max_queue_depth"},
            {"events:\n  max_queue_depth: [5]\n", "events.max_queue_depth"},
            {"events:\n  max_queue_depth: 2000000000000\n", "events.max_queue_depth"},
+           {"plugins:\n  allow_insecure_permissions: maybe\n",
+            "plugins.allow_insecure_permissions"},
+           {"plugins:\n  allow_insecure_permissions: [true]\n",
+            "plugins.allow_insecure_permissions"},
        }) {
     DaemonConfig config;
     absl::Status status = ApplyYaml(c.yaml, "test.yaml", config);
@@ -124,6 +130,67 @@ TEST(DaemonConfigTest, QueueDepthLimitCanBeTurnedOff) {
   EXPECT_EQ(config.max_queue_depth, 1u);
 }
 
+// Sets an environment variable for one scope.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    setenv(name, value, 1);
+  }
+  ~ScopedEnv() {
+    if (old_) {
+      setenv(name_, old_->c_str(), 1);
+    } else {
+      unsetenv(name_);
+    }
+  }
+
+ private:
+  const char* name_;
+  std::optional<std::string> old_;
+};
+
+TEST(DaemonConfigTest, InsecurePluginsAreRefusedUnlessAnOperatorSaysOtherwise) {
+  auto parsed = ParseCommandLine({});
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_FALSE(parsed->config.allow_insecure_plugins);
+
+  // The YAML key sits beside the catalog keys and is not taken for one.
+  std::string file = WriteTempFile(
+      "plugins:\n  allow_insecure_permissions: true\n  hightouch:\n    options:\n"
+      "      events_base_url: http://x\n");
+  parsed = ParseCommandLine({"--config", file});
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_TRUE(parsed->config.allow_insecure_plugins);
+  EXPECT_EQ(parsed->config.plugin_options.count("allow_insecure_permissions"), 0u);
+  EXPECT_EQ(parsed->config.plugin_options.at("hightouch").size(), 1u);
+
+  {
+    // The environment overrides the file; the flag overrides both.
+    ScopedEnv env("SIGNAL_ALLOW_INSECURE_PLUGINS", "false");
+    parsed = ParseCommandLine({"--config", file});
+    ASSERT_TRUE(parsed.ok());
+    EXPECT_FALSE(parsed->config.allow_insecure_plugins);
+    parsed = ParseCommandLine({"--config", file, "--allow-insecure-plugins"});
+    ASSERT_TRUE(parsed.ok());
+    EXPECT_TRUE(parsed->config.allow_insecure_plugins);
+  }
+  {
+    ScopedEnv env("SIGNAL_ALLOW_INSECURE_PLUGINS", "true");
+    parsed = ParseCommandLine({});
+    ASSERT_TRUE(parsed.ok());
+    EXPECT_TRUE(parsed->config.allow_insecure_plugins);
+  }
+  {
+    ScopedEnv env("SIGNAL_ALLOW_INSECURE_PLUGINS", "perhaps");
+    parsed = ParseCommandLine({});
+    ASSERT_FALSE(parsed.ok());
+    EXPECT_NE(std::string(parsed.status().message()).find("SIGNAL_ALLOW_INSECURE_PLUGINS"),
+              std::string::npos);
+  }
+  std::remove(file.c_str());
+}
+
 TEST(DaemonConfigTest, BadFlags) {
   for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
            {"--admin-port", "x"},
@@ -138,6 +205,7 @@ TEST(DaemonConfigTest, BadFlags) {
            {"--config", "/nonexistent/signal.yaml"},
            {"token"},
            {"token", "--role", "admin", "--ttl", "-5"},
+           {"--allow-insecure-plugins=yes"},
        }) {
     EXPECT_FALSE(ParseCommandLine(args).ok()) << args[0];
   }
@@ -163,7 +231,9 @@ TEST(DaemonConfigTest, HelpDocumentsEverySettingAndTheEnvironment) {
   for (const char* word :
        {"--config", "--data-dir", "--plugin-dir", "--runtime-dir", "--admin-port", "--events-port",
         "--bind", "--log-level", "--plugin-option", "--rate-limit", "--pipeline-key", "JWT_SECRET",
-        "ENCRYPTION_KEY", "token", "SIGTERM", "max_body_bytes", "events.max_queue_depth"}) {
+        "ENCRYPTION_KEY", "token", "SIGTERM", "max_body_bytes", "events.max_queue_depth",
+        "--allow-insecure-plugins", "plugins.allow_insecure_permissions",
+        "SIGNAL_ALLOW_INSECURE_PLUGINS"}) {
     EXPECT_NE(help.find(word), std::string::npos) << word;
   }
 }
