@@ -293,12 +293,13 @@ class EventHandler : public http::Handler {
 
 // ---- Listener statistics as metrics ---------------------------------------------------
 
-// Mirrors each listener's counters into Prometheus families at every scrape.
+// Mirrors the listeners' counters into Prometheus families at every scrape.
 class ListenerMetrics {
  public:
-  ListenerMetrics(metrics::Registry* registry, std::string listener,
-                  std::function<http::ServerStats()> stats)
-      : registry_(registry), listener_(std::move(listener)), stats_(std::move(stats)) {
+  using Source = std::pair<std::string, std::function<http::ServerStats()>>;
+
+  ListenerMetrics(metrics::Registry* registry, std::vector<Source> sources)
+      : registry_(registry), sources_(std::move(sources)), last_(sources_.size()) {
     auto open = registry->AddGauge("signal_http_connections_open",
                                    "Open connections per HTTP listener.", {"listener"});
     auto accepted = registry->AddCounter("signal_http_connections_accepted_total",
@@ -316,37 +317,42 @@ class ListenerMetrics {
 
  private:
   void Collect() {
-    const http::ServerStats now = stats_();
     std::lock_guard<std::mutex> lock(mu_);
-    if (open_ != nullptr) open_->WithLabels({listener_}).Set(static_cast<double>(now.connections_open));
-    if (accepted_ != nullptr) {
-      accepted_->WithLabels({listener_}).Inc(now.connections_accepted - last_.connections_accepted);
-    }
-    if (refused_ != nullptr) {
-      const std::array<std::pair<const char*, uint64_t>, 6> reasons = {{
-          {"connection_limit", now.refused_connection_limit - last_.refused_connection_limit},
-          {"header_timeout", now.header_timeouts - last_.header_timeouts},
-          {"body_timeout", now.body_timeouts - last_.body_timeouts},
-          {"body_too_large", now.bodies_too_large - last_.bodies_too_large},
-          {"header_too_large", now.headers_too_large - last_.headers_too_large},
-          {"malformed", now.malformed_requests - last_.malformed_requests},
-      }};
-      for (const auto& [reason, delta] : reasons) {
-        refused_->WithLabels({listener_, reason}).Inc(delta);
+    for (size_t i = 0; i < sources_.size(); ++i) {
+      const std::string& listener = sources_[i].first;
+      const http::ServerStats now = sources_[i].second();
+      const http::ServerStats& last = last_[i];
+      if (open_ != nullptr) {
+        open_->WithLabels({listener}).Set(static_cast<double>(now.connections_open));
       }
+      if (accepted_ != nullptr) {
+        accepted_->WithLabels({listener}).Inc(now.connections_accepted - last.connections_accepted);
+      }
+      if (refused_ != nullptr) {
+        const std::array<std::pair<const char*, uint64_t>, 6> reasons = {{
+            {"connection_limit", now.refused_connection_limit - last.refused_connection_limit},
+            {"header_timeout", now.header_timeouts - last.header_timeouts},
+            {"body_timeout", now.body_timeouts - last.body_timeouts},
+            {"body_too_large", now.bodies_too_large - last.bodies_too_large},
+            {"header_too_large", now.headers_too_large - last.headers_too_large},
+            {"malformed", now.malformed_requests - last.malformed_requests},
+        }};
+        for (const auto& [reason, delta] : reasons) {
+          refused_->WithLabels({listener, reason}).Inc(delta);
+        }
+      }
+      last_[i] = now;
     }
-    last_ = now;
   }
 
   metrics::Registry* const registry_;
-  const std::string listener_;
-  const std::function<http::ServerStats()> stats_;
+  const std::vector<Source> sources_;
   metrics::Family<metrics::Gauge>* open_ = nullptr;
   metrics::Family<metrics::Counter>* accepted_ = nullptr;
   metrics::Family<metrics::Counter>* refused_ = nullptr;
   int hook_ = 0;
   std::mutex mu_;
-  http::ServerStats last_;
+  std::vector<http::ServerStats> last_;
 };
 
 }  // namespace
@@ -395,7 +401,7 @@ struct HttpFrontend::State {
   std::unique_ptr<EventHandler> event_handler;
   std::unique_ptr<http::HttpServer> admin_server;
   std::unique_ptr<http::HttpServer> events_server;
-  std::vector<std::unique_ptr<ListenerMetrics>> metrics;
+  std::unique_ptr<ListenerMetrics> metrics;
   bool started = false;
   bool stopped = false;
 };
@@ -444,10 +450,10 @@ absl::Status HttpFrontend::Start() {
   if (s.options.registry != nullptr) {
     http::HttpServer* admin = s.admin_server.get();
     http::HttpServer* events = s.events_server.get();
-    s.metrics.push_back(std::make_unique<ListenerMetrics>(s.options.registry, "admin",
-                                                          [admin] { return admin->Stats(); }));
-    s.metrics.push_back(std::make_unique<ListenerMetrics>(s.options.registry, "event",
-                                                          [events] { return events->Stats(); }));
+    s.metrics = std::make_unique<ListenerMetrics>(
+        s.options.registry,
+        std::vector<ListenerMetrics::Source>{{"admin", [admin] { return admin->Stats(); }},
+                                             {"event", [events] { return events->Stats(); }}});
   }
   return absl::OkStatus();
 }
@@ -456,7 +462,7 @@ void HttpFrontend::Stop() {
   State& s = *state_;
   if (!s.started || s.stopped) return;
   s.stopped = true;
-  s.metrics.clear();
+  s.metrics.reset();
   s.events_server->Stop();
   s.admin_server->Stop();
 }
