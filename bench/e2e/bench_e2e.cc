@@ -50,6 +50,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "event_corpus.h"
 #include "rapidjson/document.h"
 
@@ -216,6 +217,27 @@ std::string LoadAverage() {
     end = text.find(' ', end == 0 ? 0 : end + 1);
   }
   return end == std::string::npos ? text : text.substr(0, end);
+}
+
+// TcpExt counters of /proc/net/netstat: SYNs dropped because a listener's accept queue
+// was full (ListenOverflows) and all listen drops (ListenDrops). Machine-wide, so read
+// before and after the load; -1 when unreadable.
+std::pair<int64_t, int64_t> ListenOverflowsAndDrops() {
+  const std::string text = ReadFile("/proc/net/netstat");
+  size_t header = text.find("TcpExt:");
+  if (header == std::string::npos) return {-1, -1};
+  const size_t header_end = text.find('\n', header);
+  const size_t values = text.find("TcpExt:", header_end);
+  if (values == std::string::npos) return {-1, -1};
+  const size_t values_end = text.find('\n', values);
+  std::vector<std::string> names = absl::StrSplit(text.substr(header, header_end - header), ' ');
+  std::vector<std::string> numbers = absl::StrSplit(text.substr(values, values_end - values), ' ');
+  int64_t overflows = -1, drops = -1;
+  for (size_t i = 0; i < names.size() && i < numbers.size(); ++i) {
+    if (names[i] == "ListenOverflows") absl::SimpleAtoi(numbers[i], &overflows);
+    if (names[i] == "ListenDrops") absl::SimpleAtoi(numbers[i], &drops);
+  }
+  return {overflows, drops};
 }
 
 // ---------------------------------------------------------------------------------------
@@ -870,6 +892,7 @@ int main(int argc, char** argv) {
   plan.start = Clock::now();
   plan.end = plan.start + std::chrono::seconds(flags.duration_s);
   const std::string load_at_start = LoadAverage();
+  const auto listen_0 = ListenOverflowsAndDrops();
   const double host_cpu_0 = CpuSeconds(host.pid()), fake_cpu_0 = CpuSeconds(fake.pid());
   const double self_cpu_0 = SelfCpuSeconds();
 
@@ -928,6 +951,7 @@ int main(int argc, char** argv) {
   const Clock::time_point load_end = Clock::now();
   const double load_s = Seconds(load_end - plan.start);
   const std::string load_at_end = LoadAverage();
+  const auto listen_1 = ListenOverflowsAndDrops();
   const double host_cpu_load = CpuSeconds(host.pid()) - host_cpu_0;
   const double fake_cpu_load = CpuSeconds(fake.pid()) - fake_cpu_0;
   const double self_cpu_load = SelfCpuSeconds() - self_cpu_0;
@@ -1062,6 +1086,8 @@ int main(int argc, char** argv) {
     row("  from scheduled send p50/p99/max", absl::StrFormat("%.2f / %.2f / %.2f", scheduled.p50_ms,
                                                              scheduled.p99_ms, scheduled.max_ms));
   }
+  row("ListenOverflows / ListenDrops during load (machine-wide)",
+      absl::StrCat(listen_1.first - listen_0.first, " / ", listen_1.second - listen_0.second));
   row("delivered during load phase", WithCommas(delivered_at_end_of_load));
   row("delivered events/s (load phase)",
       absl::StrFormat("%.0f", delivered_at_end_of_load / load_s));

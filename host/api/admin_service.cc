@@ -156,6 +156,17 @@ struct CheckedConfig {
 
 }  // namespace
 
+// What each route needs: its metric name, and either a guarded handler (permission,
+// whether the token may come in the query string, as EventSource cannot send headers)
+// or an open one (health, readiness, metrics).
+struct AdminRouteSpec {
+  const char* name;
+  Permission permission;
+  void (AdminService::Impl::*guarded)(const ApiRequest&, ApiResponse&, const Claims&);
+  void (AdminService::Impl::*open)(ApiResponse&);
+  bool query_token;
+};
+
 class AdminService::Impl {
  public:
   Impl(AdminServiceOptions options, AdminServiceDeps deps)
@@ -175,13 +186,15 @@ class AdminService::Impl {
   }
 
   ApiResponse Handle(AdminRoute route, const ApiRequest& req);
+  AdminAdmission Admit(AdminRoute route, const ApiRequest& head);
+  ApiResponse Dispatch(AdminRoute route, const ApiRequest& req, const AdminAdmission& admission);
 
  private:
-  using Handler = void (Impl::*)(const ApiRequest&, ApiResponse&, const Claims& caller);
 
-  // Authenticates, rate-limits and authorises, then runs `handler`.
-  void Guarded(Permission permission, Handler handler, bool allow_query_token,
-               const ApiRequest& req, ApiResponse& res);
+  // Authenticates, rate-limits and authorises; nullopt with the refusal in `res`.
+  std::optional<Claims> Authorize(Permission permission, bool allow_query_token,
+                                  const ApiRequest& req, ApiResponse& res);
+  static const AdminRouteSpec& SpecOf(AdminRoute route);
   void Health(ApiResponse& res);
   void Ready(ApiResponse& res);
   void Metrics(ApiResponse& res);
@@ -235,6 +248,13 @@ AdminService::~AdminService() = default;
 ApiResponse AdminService::Handle(AdminRoute route, const ApiRequest& request) {
   return impl_->Handle(route, request);
 }
+AdminAdmission AdminService::Admit(AdminRoute route, const ApiRequest& head) {
+  return impl_->Admit(route, head);
+}
+ApiResponse AdminService::Handle(AdminRoute route, const ApiRequest& request,
+                                 const AdminAdmission& admission) {
+  return impl_->Dispatch(route, request, admission);
+}
 
 // --- plumbing --------------------------------------------------------------------------
 
@@ -253,15 +273,16 @@ void AdminService::Impl::Observe(const std::string& route, const ApiRequest& req
   }
 }
 
-void AdminService::Impl::Guarded(Permission permission, Handler handler, bool allow_query_token,
-                                 const ApiRequest& req, ApiResponse& res) {
+std::optional<Claims> AdminService::Impl::Authorize(Permission permission,
+                                                    bool allow_query_token,
+                                                    const ApiRequest& req, ApiResponse& res) {
   std::string token;
   if (!req.authorization.empty()) {
     std::optional<std::string_view> bearer = BearerToken(req.authorization);
     if (!bearer) {
       res.SetHeader("WWW-Authenticate", "Bearer");
-      return SendError(res, 401, "INVALID_TOKEN",
-                       "the Authorization header must be \"Bearer <token>\"");
+      SendError(res, 401, "INVALID_TOKEN", "the Authorization header must be \"Bearer <token>\"");
+      return std::nullopt;
     }
     token = std::string(*bearer);
   } else if (allow_query_token) {
@@ -269,8 +290,9 @@ void AdminService::Impl::Guarded(Permission permission, Handler handler, bool al
   }
   if (token.empty()) {
     res.SetHeader("WWW-Authenticate", "Bearer");
-    return SendError(res, 401, "UNAUTHENTICATED",
-                     "this endpoint needs an \"Authorization: Bearer <token>\" header");
+    SendError(res, 401, "UNAUTHENTICATED",
+              "this endpoint needs an \"Authorization: Bearer <token>\" header");
+    return std::nullopt;
   }
   auto claims = VerifyToken(token, options_.jwt_secret, absl::Now());
   if (!claims.ok()) {
@@ -278,18 +300,20 @@ void AdminService::Impl::Guarded(Permission permission, Handler handler, bool al
     res.SetHeader("WWW-Authenticate", "Bearer");
     if (!error) {
       LogError(absl::StrCat("token verification failed: ", claims.status().ToString()));
-      return SendError(res, 401, "INVALID_TOKEN", "the token cannot be verified");
+      SendError(res, 401, "INVALID_TOKEN", "the token cannot be verified");
+      return std::nullopt;
     }
-    return SendError(res, 401, TokenErrorCode(*error),
-                     std::string(StdView(claims.status().message())));
+    SendError(res, 401, TokenErrorCode(*error), std::string(StdView(claims.status().message())));
+    return std::nullopt;
   }
   RateDecision decision = limiter_.Acquire(absl::StrCat(claims->org_id, "/", claims->sub));
   if (!decision.allowed) {
     res.SetHeader("Retry-After", absl::StrCat(decision.retry_after_seconds));
-    return SendError(
-        res, 429, "RATE_LIMITED",
-        absl::StrCat("more than ", options_.rate_limit_per_minute,
-                     " requests in a minute; retry in ", decision.retry_after_seconds, " seconds"));
+    SendError(res, 429, "RATE_LIMITED",
+              absl::StrCat("more than ", options_.rate_limit_per_minute,
+                           " requests in a minute; retry in ", decision.retry_after_seconds,
+                           " seconds"));
+    return std::nullopt;
   }
   if (!Allows(claims->role, permission)) {
     const char* action = permission == Permission::kWrite
@@ -297,85 +321,96 @@ void AdminService::Impl::Guarded(Permission permission, Handler handler, bool al
                          : permission == Permission::kDelete
                              ? "delete integrations or replay dead letters (admin or owner)"
                              : "read";
-    return SendError(
-        res, 403, "FORBIDDEN",
-        absl::StrCat("the ", std::string(RoleName(claims->role)), " role may not ", action));
+    SendError(res, 403, "FORBIDDEN",
+              absl::StrCat("the ", std::string(RoleName(claims->role)), " role may not ", action));
+    return std::nullopt;
   }
-  (this->*handler)(req, res, *claims);
+  return *std::move(claims);
+}
+
+AdminAdmission AdminService::Impl::Admit(AdminRoute route, const ApiRequest& head) {
+  AdminAdmission admission;
+  admission.start = std::chrono::steady_clock::now();
+  const AdminRouteSpec& spec = SpecOf(route);
+  if (spec.guarded == nullptr) {
+    admission.admitted = true;
+    return admission;
+  }
+  std::optional<Claims> caller = Authorize(spec.permission, spec.query_token, head,
+                                           admission.refusal);
+  if (!caller) {
+    Observe(spec.name, head, admission.refusal, admission.start);
+    return admission;
+  }
+  admission.admitted = true;
+  admission.caller = *std::move(caller);
+  return admission;
+}
+
+ApiResponse AdminService::Impl::Dispatch(AdminRoute route, const ApiRequest& req,
+                                         const AdminAdmission& admission) {
+  ApiResponse res;
+  if (!admission.admitted) return admission.refusal;
+  const AdminRouteSpec& spec = SpecOf(route);
+  if (spec.guarded != nullptr) {
+    (this->*spec.guarded)(req, res, admission.caller);
+  } else {
+    (this->*spec.open)(res);
+  }
+  Observe(spec.name, req, res, admission.start);
+  return res;
 }
 
 ApiResponse AdminService::Impl::Handle(AdminRoute route, const ApiRequest& req) {
-  auto start = std::chrono::steady_clock::now();
-  ApiResponse res;
-  const char* name = "unknown";
+  AdminAdmission admission = Admit(route, req);
+  if (!admission.admitted) return std::move(admission.refusal);
+  return Dispatch(route, req, admission);
+}
+
+const AdminRouteSpec& AdminService::Impl::SpecOf(AdminRoute route) {
+  using I = AdminService::Impl;
+  static const AdminRouteSpec kCatalogList{"catalog_list", Permission::kRead, &I::ListCatalog};
+  static const AdminRouteSpec kCatalogGet{"catalog_get", Permission::kRead, &I::GetCatalogEntry};
+  static const AdminRouteSpec kInstall{"catalog_install", Permission::kWrite, &I::Install};
+  static const AdminRouteSpec kIntegrationsList{"integrations_list", Permission::kRead,
+                                           &I::ListIntegrations};
+  static const AdminRouteSpec kIntegrationGet{"integration_get", Permission::kRead, &I::GetIntegration};
+  static const AdminRouteSpec kIntegrationDelete{"integration_delete", Permission::kDelete,
+                                            &I::DeleteIntegration};
+  static const AdminRouteSpec kRevisionsList{"revisions_list", Permission::kRead, &I::ListRevisions};
+  static const AdminRouteSpec kRevisionGet{"revision_get", Permission::kRead, &I::GetRevision};
+  static const AdminRouteSpec kRevisionCreate{"revision_create", Permission::kWrite,
+                                         &I::CreateRevision};
+  static const AdminRouteSpec kDeadLettersList{"dead_letters_list", Permission::kRead,
+                                          &I::ListDeadLetters};
+  static const AdminRouteSpec kDeadLettersReplay{"dead_letters_replay", Permission::kDelete,
+                                            &I::ReplayDeadLetters};
+  static const AdminRouteSpec kLiveEventsList{"live_events_list", Permission::kRead,
+                                         &I::ListLiveEvents};
+  static const AdminRouteSpec kLiveEventsStream{"live_events_stream", Permission::kRead,
+                                           &I::StreamLiveEvents, nullptr, /*query_token=*/true};
+  static const AdminRouteSpec kHealth{"healthz", Permission::kRead, nullptr, &I::Health};
+  static const AdminRouteSpec kReady{"readyz", Permission::kRead, nullptr, &I::Ready};
+  static const AdminRouteSpec kMetrics{"metrics", Permission::kRead, nullptr, &I::Metrics};
   switch (route) {
-    case AdminRoute::kCatalogList:
-      name = "catalog_list";
-      Guarded(Permission::kRead, &Impl::ListCatalog, false, req, res);
-      break;
-    case AdminRoute::kCatalogGet:
-      name = "catalog_get";
-      Guarded(Permission::kRead, &Impl::GetCatalogEntry, false, req, res);
-      break;
-    case AdminRoute::kCatalogInstall:
-      name = "catalog_install";
-      Guarded(Permission::kWrite, &Impl::Install, false, req, res);
-      break;
-    case AdminRoute::kIntegrationsList:
-      name = "integrations_list";
-      Guarded(Permission::kRead, &Impl::ListIntegrations, false, req, res);
-      break;
-    case AdminRoute::kIntegrationGet:
-      name = "integration_get";
-      Guarded(Permission::kRead, &Impl::GetIntegration, false, req, res);
-      break;
-    case AdminRoute::kIntegrationDelete:
-      name = "integration_delete";
-      Guarded(Permission::kDelete, &Impl::DeleteIntegration, false, req, res);
-      break;
-    case AdminRoute::kRevisionsList:
-      name = "revisions_list";
-      Guarded(Permission::kRead, &Impl::ListRevisions, false, req, res);
-      break;
-    case AdminRoute::kRevisionGet:
-      name = "revision_get";
-      Guarded(Permission::kRead, &Impl::GetRevision, false, req, res);
-      break;
-    case AdminRoute::kRevisionCreate:
-      name = "revision_create";
-      Guarded(Permission::kWrite, &Impl::CreateRevision, false, req, res);
-      break;
-    case AdminRoute::kDeadLettersList:
-      name = "dead_letters_list";
-      Guarded(Permission::kRead, &Impl::ListDeadLetters, false, req, res);
-      break;
-    case AdminRoute::kDeadLettersReplay:
-      name = "dead_letters_replay";
-      Guarded(Permission::kDelete, &Impl::ReplayDeadLetters, false, req, res);
-      break;
-    case AdminRoute::kLiveEventsList:
-      name = "live_events_list";
-      Guarded(Permission::kRead, &Impl::ListLiveEvents, false, req, res);
-      break;
-    case AdminRoute::kLiveEventsStream:
-      name = "live_events_stream";
-      Guarded(Permission::kRead, &Impl::StreamLiveEvents, /*allow_query_token=*/true, req, res);
-      break;
-    case AdminRoute::kHealth:
-      name = "healthz";
-      Health(res);
-      break;
-    case AdminRoute::kReady:
-      name = "readyz";
-      Ready(res);
-      break;
-    case AdminRoute::kMetrics:
-      name = "metrics";
-      Metrics(res);
-      break;
+    case AdminRoute::kCatalogList: return kCatalogList;
+    case AdminRoute::kCatalogGet: return kCatalogGet;
+    case AdminRoute::kCatalogInstall: return kInstall;
+    case AdminRoute::kIntegrationsList: return kIntegrationsList;
+    case AdminRoute::kIntegrationGet: return kIntegrationGet;
+    case AdminRoute::kIntegrationDelete: return kIntegrationDelete;
+    case AdminRoute::kRevisionsList: return kRevisionsList;
+    case AdminRoute::kRevisionGet: return kRevisionGet;
+    case AdminRoute::kRevisionCreate: return kRevisionCreate;
+    case AdminRoute::kDeadLettersList: return kDeadLettersList;
+    case AdminRoute::kDeadLettersReplay: return kDeadLettersReplay;
+    case AdminRoute::kLiveEventsList: return kLiveEventsList;
+    case AdminRoute::kLiveEventsStream: return kLiveEventsStream;
+    case AdminRoute::kHealth: return kHealth;
+    case AdminRoute::kReady: return kReady;
+    case AdminRoute::kMetrics: return kMetrics;
   }
-  Observe(name, req, res, start);
-  return res;
+  return kHealth;
 }
 
 void AdminService::Impl::Health(ApiResponse& res) { SendJson(res, 200, R"({"status":"ok"})"); }

@@ -13,6 +13,7 @@
 
 #include "api_types.h"
 #include "attempt_hub.h"
+#include "host/auth/jwt.h"
 #include "host/metrics/metrics.h"
 #include "host/store/store.h"
 #include "integration_directory.h"
@@ -69,6 +70,14 @@ struct AdminServiceDeps {
   const std::atomic<bool>* ready = nullptr;
 };
 
+// What admission found out before the body was read.
+struct AdminAdmission {
+  bool admitted = false;
+  ApiResponse refusal;  // when not admitted
+  Claims caller;        // when admitted to a guarded route
+  std::chrono::steady_clock::time_point start;
+};
+
 class AdminService {
  public:
   AdminService(AdminServiceOptions options, AdminServiceDeps deps);
@@ -76,6 +85,12 @@ class AdminService {
   AdminService(const AdminService&) = delete;
   AdminService& operator=(const AdminService&) = delete;
 
+  // Before the body is read: authenticates, rate-limits and authorises (JWT and
+  // in-memory checks only; never blocks). `head` has no body.
+  AdminAdmission Admit(AdminRoute route, const ApiRequest& head);
+  // With the body, after a successful Admit.
+  ApiResponse Handle(AdminRoute route, const ApiRequest& request, const AdminAdmission& admission);
+  // Both steps at once.
   ApiResponse Handle(AdminRoute route, const ApiRequest& request);
 
   class Impl;

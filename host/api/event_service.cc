@@ -21,13 +21,14 @@ EventService::EventService(EventServiceOptions options, EventServiceDeps deps)
   }
 }
 
-const PipelineRoute* EventService::Authenticate(const ApiRequest& request, ApiResponse& res) const {
-  if (request.authorization.empty()) {
+const PipelineRoute* EventService::Authenticate(std::string_view authorization,
+                                                ApiResponse& res) const {
+  if (authorization.empty()) {
     SendError(res, 401, "UNAUTHENTICATED",
               "send the pipeline key as \"Authorization: Bearer <pipeline key>\"");
     return nullptr;
   }
-  std::optional<std::string_view> key = BearerToken(request.authorization);
+  std::optional<std::string_view> key = BearerToken(authorization);
   if (key) {
     for (const PipelineRoute& pipeline : options_.pipelines) {
       if (!pipeline.key.empty() && ConstantTimeEquals(*key, pipeline.key)) return &pipeline;
@@ -54,42 +55,56 @@ bool EventService::QueuesHaveRoom(const std::vector<const DirectoryEntry*>& targ
   return true;
 }
 
-ApiResponse EventService::Handle(const std::string& type, const std::string& endpoint,
-                                 const ApiRequest& request) {
-  ApiResponse res;
-  auto count = [&] {
-    if (requests_ != nullptr) requests_->WithLabels({endpoint, std::to_string(res.status)}).Inc();
-  };
-  const PipelineRoute* pipeline = Authenticate(request, res);
-  if (pipeline == nullptr) {
-    count();
-    return res;
-  }
+void EventService::Count(const std::string& endpoint, int status) {
+  if (requests_ != nullptr) requests_->WithLabels({endpoint, std::to_string(status)}).Inc();
+}
 
+EventAdmission EventService::Admit(const std::string& endpoint, std::string_view authorization) {
+  EventAdmission admission;
+  const PipelineRoute* pipeline = Authenticate(authorization, admission.refusal);
+  if (pipeline == nullptr) {
+    Count(endpoint, admission.refusal.status);
+    return admission;
+  }
   // The integrations this pipeline routes to, as the directory knows them now.
-  auto snapshot = deps_.directory->Current();
-  std::vector<const DirectoryEntry*> targets;
-  for (const DirectoryEntry& entry : snapshot->entries) {
+  admission.snapshot = deps_.directory->Current();
+  for (const DirectoryEntry& entry : admission.snapshot->entries) {
     if (entry.org_id != pipeline->org_id || entry.status == "disabled") continue;
     if (!pipeline->integrations.empty() &&
         std::find(pipeline->integrations.begin(), pipeline->integrations.end(), entry.name) ==
             pipeline->integrations.end()) {
       continue;
     }
-    targets.push_back(&entry);
+    admission.targets.push_back(&entry);
   }
-  // Checked before the body is read, so that refusing costs an overloaded host little.
-  if (!QueuesHaveRoom(targets, res)) {
-    count();
-    return res;
+  if (!QueuesHaveRoom(admission.targets, admission.refusal)) {
+    Count(endpoint, admission.refusal.status);
+    return admission;
   }
+  admission.pipeline = pipeline;
+  return admission;
+}
+
+ApiResponse EventService::Handle(const std::string& type, const std::string& endpoint,
+                                 const ApiRequest& request) {
+  EventAdmission admission = Admit(endpoint, request.authorization);
+  if (admission.pipeline == nullptr) return std::move(admission.refusal);
+  return Handle(type, endpoint, admission, request.body);
+}
+
+ApiResponse EventService::Handle(const std::string& type, const std::string& endpoint,
+                                 const EventAdmission& admission, std::string_view body) {
+  ApiResponse res;
+  auto count = [&] { Count(endpoint, res.status); };
+  const PipelineRoute* pipeline = admission.pipeline;
+  const std::vector<const DirectoryEntry*>& targets = admission.targets;
 
   IngestOptions ingest;
   ingest.path_type = type;
   ingest.max_batch_events = options_.max_batch_events;
   ingest.now_ms = NowMillis();
   ingest.new_message_id = deps_.new_message_id;
-  absl::StatusOr<IngestResult> result = IngestEvents(request.body, ingest);
+  absl::StatusOr<IngestResult> result = IngestEvents(body, ingest);
   if (!result.ok()) {
     SendError(res, 400, "BAD_REQUEST", std::string(result.status().message()));
     count();

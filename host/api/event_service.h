@@ -6,6 +6,8 @@
 #pragma once
 
 #include <functional>
+#include <memory>
+#include <string_view>
 #include <string>
 #include <vector>
 
@@ -45,19 +47,37 @@ struct EventServiceDeps {
   std::function<std::string()> new_message_id;  // UUID v4
 };
 
+// What admission found out before the body was read: who sends, and where the
+// events will go.
+struct EventAdmission {
+  const PipelineRoute* pipeline = nullptr;  // null: refused, see `refusal`
+  ApiResponse refusal;
+  std::shared_ptr<const IntegrationDirectory::Snapshot> snapshot;  // owns `targets`
+  std::vector<const DirectoryEntry*> targets;
+};
+
 class EventService {
  public:
   EventService(EventServiceOptions options, EventServiceDeps deps);
 
-  // `type` is track, page, identify or group for the single-event paths, "" for
-  // /v1/batch; `endpoint` labels the request metric.
+  // Before the body is read: authenticates the pipeline key and refuses at once when
+  // a target queue is full, so that a refused request costs no body. Never blocks.
+  EventAdmission Admit(const std::string& endpoint, std::string_view authorization);
+
+  // With the body, after a successful Admit. `type` is track, page, identify or group
+  // for the single-event paths, "" for /v1/batch; `endpoint` labels the request metric.
+  ApiResponse Handle(const std::string& type, const std::string& endpoint,
+                     const EventAdmission& admission, std::string_view body);
+
+  // Both steps at once (tests and callers that already hold the whole request).
   ApiResponse Handle(const std::string& type, const std::string& endpoint,
                      const ApiRequest& request);
 
  private:
-  const PipelineRoute* Authenticate(const ApiRequest& request, ApiResponse& res) const;
+  const PipelineRoute* Authenticate(std::string_view authorization, ApiResponse& res) const;
   // False (with the 503 answer in `res`) when one of `targets` is at the queue limit.
   bool QueuesHaveRoom(const std::vector<const DirectoryEntry*>& targets, ApiResponse& res) const;
+  void Count(const std::string& endpoint, int status);
 
   const EventServiceOptions options_;
   const EventServiceDeps deps_;

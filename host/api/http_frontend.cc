@@ -1,120 +1,119 @@
-// This file includes httplib.h and therefore must not include any generated
-// protobuf header (see api_types.h).
 #include "http_frontend.h"
 
-#include <chrono>
-#include <cstdio>
+#include <array>
 #include <map>
-#include <thread>
+#include <mutex>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "admin_service.h"
 #include "api_types.h"
 #include "event_service.h"
-#include "httplib.h"
+#include "host/metrics/metrics.h"
 #include "log.h"
+#include "request_target.h"
 
 namespace signal_host::api {
 namespace {
 
-ApiRequest ToApiRequest(const httplib::Request& req) {
-  ApiRequest request;
-  request.method = req.method;
-  request.path = req.path;
-  for (size_t i = 1; i < req.matches.size(); ++i) request.path_params.push_back(req.matches[i]);
-  for (const auto& [name, value] : req.params) request.query.emplace(name, value);
-  request.authorization = req.get_header_value("Authorization");
-  request.body = req.body;
-  return request;
-}
+// ---- Responses ----------------------------------------------------------------------
 
-void Apply(ApiResponse response, httplib::Response& res) {
-  res.status = response.status;
-  for (auto& [name, value] : response.headers) res.set_header(name.c_str(), value);
+class StreamAdapter : public http::BodyStream {
+ public:
+  explicit StreamAdapter(std::shared_ptr<ResponseStream> stream) : stream_(std::move(stream)) {}
+  bool Next(std::string& chunk) override { return stream_->Next(chunk); }
+  void Close() override { stream_->Close(); }
+
+ private:
+  std::shared_ptr<ResponseStream> stream_;
+};
+
+http::Response ToHttp(ApiResponse response) {
+  http::Response out;
+  out.status = response.status;
+  out.content_type = std::move(response.content_type);
+  for (auto& [name, value] : response.headers) out.SetHeader(std::move(name), std::move(value));
   if (response.stream) {
-    std::shared_ptr<ResponseStream> stream = std::move(response.stream);
-    res.set_chunked_content_provider(
-        response.content_type,
-        [stream](size_t, httplib::DataSink& sink) {
-          std::string chunk;
-          if (!stream->Next(chunk)) {
-            sink.done();
-            return true;
-          }
-          if (chunk.empty()) return true;
-          return sink.write(chunk.data(), chunk.size());
-        },
-        [stream](bool) { stream->Close(); });
-    return;
+    out.stream = std::make_shared<StreamAdapter>(std::move(response.stream));
+    return out;
   }
-  if (response.status == 204 || response.status == 304) return;
-  if (response.content_type == "application/json") res.set_header("Cache-Control", "no-store");
-  res.set_content(std::move(response.body), response.content_type);
+  if (out.content_type == "application/json") out.SetHeader("Cache-Control", "no-store");
+  out.body = std::move(response.body);
+  return out;
 }
 
-void Configure(httplib::Server& server, int threads, size_t max_body_bytes) {
-  server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-  server.set_payload_max_length(max_body_bytes);
-  // httplib's default sets SO_REUSEPORT, which would let a second host bind the same
-  // port and silently take half the connections. SO_REUSEADDR alone still allows a
-  // quick restart over connections in TIME_WAIT.
-  server.set_socket_options([](socket_t sock) {
-    int yes = 1;
-    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, reinterpret_cast<void*>(&yes), sizeof(yes));
-  });
-  server.set_read_timeout(10, 0);
-  server.set_write_timeout(10, 0);
-  server.set_keep_alive_max_count(100);
-  server.set_keep_alive_timeout(5);
-  // Without it Nagle holds each small response for the client's delayed ACK: a 44 ms
-  // floor on every accept (measured by bench_e2e, docs/PERFORMANCE.md).
-  server.set_tcp_nodelay(true);
-  httplib::Server::HandlerWithResponse error_handler = [max_body_bytes](const httplib::Request& req,
-                                                                        httplib::Response& res) {
-    // Only responses httplib made itself: the services always fill a body.
-    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-    ApiResponse error;
-    switch (res.status) {
-      case 404:
-        SendError(error, 404, "NOT_FOUND",
-                  absl::StrCat("no route for ", req.method, " ", req.path));
-        break;
-      case 413:
-        SendError(error, 413, "PAYLOAD_TOO_LARGE",
-                  absl::StrCat("the request body is larger than the limit of ", max_body_bytes,
-                               " bytes"));
-        break;
-      case 400:
-        SendError(error, 400, "BAD_REQUEST", "the request could not be read");
-        break;
-      default:
-        if (res.status >= 500) {
-          SendError(error, res.status, "INTERNAL", "the request failed");
-        } else {
-          SendError(error, res.status, "BAD_REQUEST", "the request could not be served");
-        }
-    }
-    res.set_content(error.body, error.content_type);
-    return httplib::Server::HandlerResponse::Handled;
-  };
-  server.set_error_handler(error_handler);
-  server.set_exception_handler([](const httplib::Request& req, httplib::Response& res,
-                                  std::exception_ptr error) {
-    std::string what = "unknown exception";
-    try {
-      if (error) std::rethrow_exception(error);
-    } catch (const std::exception& e) {
-      what = e.what();
-    } catch (...) {
-    }
-    LogError(absl::StrCat("unhandled exception serving ", req.method, " ", req.path, ": ", what));
-    ApiResponse failure;
-    SendError(failure, 500, "INTERNAL", "the request failed inside the host; see its log");
-    res.status = 500;
-    res.set_content(failure.body, failure.content_type);
-  });
+http::Response ErrorResponse(int status, std::string_view code, std::string_view message,
+                             const std::vector<http::Header>& headers = {}) {
+  ApiResponse error;
+  SendError(error, status, code, message);
+  http::Response out = ToHttp(std::move(error));
+  for (const http::Header& header : headers) out.SetHeader(header.name, header.value);
+  return out;
+}
+
+http::Admission Inline(http::Response response) {
+  http::Admission admission = http::Admission::Accept(
+      [response = std::move(response)](std::string) { return response; });
+  admission.inline_handler = true;
+  return admission;
+}
+
+// ---- Routes ---------------------------------------------------------------------------
+
+struct AdminRouteEntry {
+  const char* method;
+  const char* pattern;
+  AdminRoute route;
+};
+
+constexpr AdminRouteEntry kAdminRoutes[] = {
+    {"GET", "/v1/admin/integration-catalog", AdminRoute::kCatalogList},
+    {"GET", "/v1/admin/integration-catalog/{}", AdminRoute::kCatalogGet},
+    {"POST", "/v1/admin/integration-catalog/{}/install", AdminRoute::kCatalogInstall},
+    {"GET", "/v1/admin/integrations", AdminRoute::kIntegrationsList},
+    {"GET", "/v1/admin/integrations/{}", AdminRoute::kIntegrationGet},
+    {"DELETE", "/v1/admin/integrations/{}", AdminRoute::kIntegrationDelete},
+    {"GET", "/v1/admin/integrations/{}/revisions", AdminRoute::kRevisionsList},
+    {"GET", "/v1/admin/integrations/{}/revisions/{}", AdminRoute::kRevisionGet},
+    {"POST", "/v1/admin/integrations/{}/revisions", AdminRoute::kRevisionCreate},
+    {"GET", "/v1/admin/dead-letters", AdminRoute::kDeadLettersList},
+    {"POST", "/v1/admin/dead-letters/replay", AdminRoute::kDeadLettersReplay},
+    {"GET", "/v1/admin/live-events", AdminRoute::kLiveEventsList},
+    {"GET", "/v1/admin/live-events/stream", AdminRoute::kLiveEventsStream},
+    {"GET", "/healthz", AdminRoute::kHealth},
+    {"GET", "/readyz", AdminRoute::kReady},
+    {"GET", "/metrics", AdminRoute::kMetrics},
+};
+
+struct EventRouteEntry {
+  const char* pattern;
+  const char* type;  // "" for a batch
+  const char* endpoint;
+};
+
+constexpr EventRouteEntry kEventRoutes[] = {{"/v1/t", "track", "/v1/t"},
+                                            {"/v1/p", "page", "/v1/p"},
+                                            {"/v1/i", "identify", "/v1/i"},
+                                            {"/v1/g", "group", "/v1/g"},
+                                            {"/v1/batch", "", "/v1/batch"}};
+
+http::Admission MethodNotAllowed(const http::RequestHead& head, std::string allow) {
+  return http::Admission::Refuse(ErrorResponse(
+      405, "METHOD_NOT_ALLOWED", absl::StrCat(head.method, " is not allowed here; use ", allow),
+      {{"Allow", allow}}));
+}
+
+http::Admission NoRoute(const http::RequestHead& head, const RequestTarget& target) {
+  return http::Admission::Refuse(
+      ErrorResponse(404, "NOT_FOUND", absl::StrCat("no route for ", head.method, " ", target.path)));
+}
+
+std::optional<RequestTarget> ParseTarget(const http::RequestHead& head,
+                                         http::Admission* refusal) {
+  std::string error;
+  std::optional<RequestTarget> target = ParseRequestTarget(head.target, &error);
+  if (!target) *refusal = http::Admission::Refuse(ErrorResponse(400, "BAD_REQUEST", error));
+  return target;
 }
 
 // FNV-1a: a content fingerprint for the ETag, not a security measure.
@@ -133,61 +132,228 @@ struct ServedAsset {
   std::string etag;
 };
 
-void ServeAsset(const ServedAsset& asset, const httplib::Request& req, httplib::Response& res) {
-  res.set_header("Cache-Control", "no-cache");
-  res.set_header("ETag", asset.etag);
-  res.set_header("X-Content-Type-Options", "nosniff");
-  if (req.get_header_value("If-None-Match") == asset.etag) {
-    res.status = 304;
-    return;
-  }
-  res.status = 200;
-  res.set_content(asset.data.data(), asset.data.size(), asset.content_type.c_str());
-}
+// ---- The admin listener -----------------------------------------------------------------
 
-void RegisterStaticAssets(httplib::Server& server, const std::vector<StaticAsset>& assets) {
-  auto served = std::make_shared<std::map<std::string, ServedAsset, std::less<>>>();
-  for (const StaticAsset& asset : assets) {
-    (*served)[std::string(asset.name)] =
-        ServedAsset{asset.data, std::string(ContentTypeFor(asset.name)),
-                    absl::StrFormat("\"%016x\"", Fingerprint(asset.data))};
-  }
-  auto index = [served](const httplib::Request& req, httplib::Response& res) {
-    auto it = served->find("index.html");
-    if (it == served->end()) {
-      ApiResponse missing;
-      SendError(missing, 404, "NOT_FOUND", "this build has no Management UI");
-      return Apply(std::move(missing), res);
+class AdminHandler : public http::Handler {
+ public:
+  AdminHandler(AdminService* admin, const std::vector<StaticAsset>& assets) : admin_(admin) {
+    for (const StaticAsset& asset : assets) {
+      assets_[std::string(asset.name)] =
+          ServedAsset{asset.data, std::string(ContentTypeFor(asset.name)),
+                      absl::StrFormat("\"%016x\"", Fingerprint(asset.data))};
     }
-    ServeAsset(it->second, req, res);
-  };
-  server.Get("/", index);
-  server.Get("/index.html", index);
-  server.Get(R"(/ui/([A-Za-z0-9._-]+))",
-             [served](const httplib::Request& req, httplib::Response& res) {
-               std::string name = req.matches[1];
-               auto it = served->find(name);
-               if (it == served->end()) {
-                 ApiResponse missing;
-                 SendError(missing, 404, "NOT_FOUND", absl::StrCat("no UI file ", name));
-                 return Apply(std::move(missing), res);
-               }
-               ServeAsset(it->second, req, res);
-             });
+  }
+
+  http::Admission Admit(const http::RequestHead& head) override {
+    http::Admission refusal;
+    std::optional<RequestTarget> target = ParseTarget(head, &refusal);
+    if (!target) return refusal;
+    const bool get = head.method == "GET" || head.method == "HEAD";
+    if (get && (target->segments.empty() ||
+                (target->segments.size() == 1 && target->segments[0] == "index.html"))) {
+      return Inline(Asset("index.html", head));
+    }
+    if (get && target->segments.size() == 2 && target->segments[0] == "ui") {
+      return Inline(Asset(target->segments[1], head));
+    }
+    std::string allowed;
+    for (const AdminRouteEntry& entry : kAdminRoutes) {
+      std::vector<std::string> params;
+      if (!MatchRoute(entry.pattern, target->segments, &params)) continue;
+      const std::string_view method = head.method == "HEAD" ? "GET" : head.method;
+      if (method != entry.method) {
+        absl::StrAppend(&allowed, allowed.empty() ? "" : ", ", entry.method);
+        continue;
+      }
+      ApiRequest request;
+      request.method = std::string(method);
+      request.path = target->path;
+      request.path_params = std::move(params);
+      request.query = std::move(target->query);
+      request.authorization = std::string(head.HeaderValue("Authorization"));
+      return Route(entry.route, std::move(request));
+    }
+    if (!allowed.empty()) return MethodNotAllowed(head, allowed);
+    return NoRoute(head, *target);
+  }
+
+  http::Response Error(int status, std::string_view code, std::string_view message) override {
+    return ErrorResponse(status, code, message);
+  }
+
+ private:
+  http::Admission Route(AdminRoute route, ApiRequest request) {
+    // Probes answer on the I/O thread: they never wait behind busy workers.
+    if (route == AdminRoute::kHealth || route == AdminRoute::kReady) {
+      return Inline(ToHttp(admin_->Handle(route, request)));
+    }
+    AdminAdmission admission = admin_->Admit(route, request);
+    if (!admission.admitted) return http::Admission::Refuse(ToHttp(std::move(admission.refusal)));
+    AdminService* admin = admin_;
+    return http::Admission::Accept(
+        [admin, route, request = std::move(request),
+         admission = std::move(admission)](std::string body) mutable {
+          request.body = std::move(body);
+          return ToHttp(admin->Handle(route, request, admission));
+        });
+  }
+
+  http::Response Asset(const std::string& name, const http::RequestHead& head) const {
+    auto it = assets_.find(name);
+    if (it == assets_.end()) {
+      return ErrorResponse(404, "NOT_FOUND", name == "index.html"
+                                                 ? "this build has no Management UI"
+                                                 : absl::StrCat("no UI file ", name));
+    }
+    http::Response response;
+    response.SetHeader("Cache-Control", "no-cache");
+    response.SetHeader("ETag", it->second.etag);
+    response.SetHeader("X-Content-Type-Options", "nosniff");
+    if (head.HeaderValue("If-None-Match") == it->second.etag) {
+      response.status = 304;
+      return response;
+    }
+    response.content_type = it->second.content_type;
+    response.body = std::string(it->second.data);
+    return response;
+  }
+
+  AdminService* const admin_;
+  std::map<std::string, ServedAsset, std::less<>> assets_;
+};
+
+// ---- The event listener -----------------------------------------------------------------
+
+// Collectors post from the customer's web pages.
+void AllowBrowsers(http::Response& response) {
+  response.SetHeader("Access-Control-Allow-Origin", "*");
+  response.SetHeader("Access-Control-Allow-Headers",
+                     "Authorization, Content-Type, Content-Encoding");
+  response.SetHeader("Access-Control-Allow-Methods", "POST, OPTIONS");
+  response.SetHeader("Access-Control-Max-Age", "600");
 }
 
-void AllowBrowsers(httplib::Response& res) {
-  // Collectors post from the customer's web pages.
-  res.set_header("Access-Control-Allow-Origin", "*");
-  res.set_header("Access-Control-Allow-Headers", "Authorization, Content-Type");
-  res.set_header("Access-Control-Allow-Methods", "POST, OPTIONS");
-  res.set_header("Access-Control-Max-Age", "600");
-}
+class EventHandler : public http::Handler {
+ public:
+  explicit EventHandler(EventService* events) : events_(events) {}
 
-int Bind(httplib::Server& server, const std::string& address, int port) {
-  if (port == 0) return server.bind_to_any_port(address);
-  return server.bind_to_port(address, port) ? port : -1;
-}
+  http::Admission Admit(const http::RequestHead& head) override {
+    http::Admission refusal;
+    std::optional<RequestTarget> target = ParseTarget(head, &refusal);
+    if (!target) return refusal;
+    std::vector<std::string> params;
+    if (MatchRoute("/healthz", target->segments, &params)) {
+      if (head.method != "GET" && head.method != "HEAD") return MethodNotAllowed(head, "GET");
+      http::Response ok;
+      ok.body = R"({"status":"ok"})";
+      return Inline(std::move(ok));
+    }
+    for (const EventRouteEntry& entry : kEventRoutes) {
+      if (!MatchRoute(entry.pattern, target->segments, &params)) continue;
+      if (head.method == "OPTIONS") {
+        http::Response preflight;
+        preflight.status = 204;
+        AllowBrowsers(preflight);
+        return Inline(std::move(preflight));
+      }
+      if (head.method != "POST") return MethodNotAllowed(head, "POST, OPTIONS");
+      return Route(entry, head);
+    }
+    return NoRoute(head, *target);
+  }
+
+  http::Response Error(int status, std::string_view code, std::string_view message) override {
+    http::Response response = ErrorResponse(status, code, message);
+    AllowBrowsers(response);
+    return response;
+  }
+
+ private:
+  http::Admission Route(const EventRouteEntry& entry, const http::RequestHead& head) {
+    const std::string endpoint = entry.endpoint;
+    auto admission = std::make_shared<EventAdmission>(
+        events_->Admit(endpoint, head.HeaderValue("Authorization")));
+    if (admission->pipeline == nullptr) {
+      http::Response refusal = ToHttp(std::move(admission->refusal));
+      AllowBrowsers(refusal);
+      return http::Admission::Refuse(std::move(refusal));
+    }
+    EventService* events = events_;
+    std::string type = entry.type;
+    return http::Admission::Accept(
+        [events, type = std::move(type), endpoint, admission](std::string body) {
+          http::Response response = ToHttp(events->Handle(type, endpoint, *admission, body));
+          AllowBrowsers(response);
+          return response;
+        });
+  }
+
+  EventService* const events_;
+};
+
+// ---- Listener statistics as metrics ---------------------------------------------------
+
+// Mirrors the listeners' counters into Prometheus families at every scrape.
+class ListenerMetrics {
+ public:
+  using Source = std::pair<std::string, std::function<http::ServerStats()>>;
+
+  ListenerMetrics(metrics::Registry* registry, std::vector<Source> sources)
+      : registry_(registry), sources_(std::move(sources)), last_(sources_.size()) {
+    auto open = registry->AddGauge("signal_http_connections_open",
+                                   "Open connections per HTTP listener.", {"listener"});
+    auto accepted = registry->AddCounter("signal_http_connections_accepted_total",
+                                         "Connections accepted per HTTP listener.", {"listener"});
+    auto refused = registry->AddCounter(
+        "signal_http_refused_total",
+        "Requests and connections an HTTP listener refused or cut off, by reason.",
+        {"listener", "reason"});
+    if (open.ok()) open_ = *open;
+    if (accepted.ok()) accepted_ = *accepted;
+    if (refused.ok()) refused_ = *refused;
+    hook_ = registry->AddCollectHook([this] { Collect(); });
+  }
+  ~ListenerMetrics() { registry_->RemoveCollectHook(hook_); }
+
+ private:
+  void Collect() {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (size_t i = 0; i < sources_.size(); ++i) {
+      const std::string& listener = sources_[i].first;
+      const http::ServerStats now = sources_[i].second();
+      const http::ServerStats& last = last_[i];
+      if (open_ != nullptr) {
+        open_->WithLabels({listener}).Set(static_cast<double>(now.connections_open));
+      }
+      if (accepted_ != nullptr) {
+        accepted_->WithLabels({listener}).Inc(now.connections_accepted - last.connections_accepted);
+      }
+      if (refused_ != nullptr) {
+        const std::array<std::pair<const char*, uint64_t>, 6> reasons = {{
+            {"connection_limit", now.refused_connection_limit - last.refused_connection_limit},
+            {"header_timeout", now.header_timeouts - last.header_timeouts},
+            {"body_timeout", now.body_timeouts - last.body_timeouts},
+            {"body_too_large", now.bodies_too_large - last.bodies_too_large},
+            {"header_too_large", now.headers_too_large - last.headers_too_large},
+            {"malformed", now.malformed_requests - last.malformed_requests},
+        }};
+        for (const auto& [reason, delta] : reasons) {
+          refused_->WithLabels({listener, reason}).Inc(delta);
+        }
+      }
+      last_[i] = now;
+    }
+  }
+
+  metrics::Registry* const registry_;
+  const std::vector<Source> sources_;
+  metrics::Family<metrics::Gauge>* open_ = nullptr;
+  metrics::Family<metrics::Counter>* accepted_ = nullptr;
+  metrics::Family<metrics::Counter>* refused_ = nullptr;
+  int hook_ = 0;
+  std::mutex mu_;
+  std::vector<http::ServerStats> last_;
+};
 
 }  // namespace
 
@@ -206,112 +372,88 @@ std::string_view ContentTypeFor(std::string_view name) {
   return "application/octet-stream";
 }
 
+http::ServerOptions FrontendOptions::DefaultAdminListener() {
+  http::ServerOptions options;
+  options.port = 8084;
+  options.worker_threads = 16;
+  options.io_threads = 1;
+  options.max_connections = 1024;
+  options.max_connections_per_client = 64;
+  options.limits.max_body_bytes = 1 << 20;
+  return options;
+}
+
+http::ServerOptions FrontendOptions::DefaultEventListener() {
+  http::ServerOptions options;
+  options.port = 8080;
+  options.worker_threads = 32;
+  options.io_threads = 2;
+  options.max_connections = 10000;
+  options.max_connections_per_client = 1024;
+  options.max_streams = 0;  // the event API streams nothing
+  options.limits.max_body_bytes = 512 * 1024;
+  return options;
+}
+
 struct HttpFrontend::State {
   FrontendOptions options;
-  AdminService* admin = nullptr;
-  EventService* events = nullptr;
-  httplib::Server admin_server;
-  httplib::Server events_server;
-  std::thread admin_thread;
-  std::thread events_thread;
-  int admin_port = -1;
-  int events_port = -1;
+  std::unique_ptr<AdminHandler> admin_handler;
+  std::unique_ptr<EventHandler> event_handler;
+  std::unique_ptr<http::HttpServer> admin_server;
+  std::unique_ptr<http::HttpServer> events_server;
+  std::unique_ptr<ListenerMetrics> metrics;
   bool started = false;
   bool stopped = false;
 };
 
 HttpFrontend::HttpFrontend(FrontendOptions options, AdminService* admin, EventService* events)
     : state_(std::make_unique<State>()) {
-  state_->options = std::move(options);
-  state_->admin = admin;
-  state_->events = events;
+  State& s = *state_;
+  s.options = std::move(options);
+  s.admin_handler = std::make_unique<AdminHandler>(admin, s.options.ui_assets);
+  s.event_handler = std::make_unique<EventHandler>(events);
 }
 
 HttpFrontend::~HttpFrontend() { Stop(); }
 
-int HttpFrontend::admin_port() const { return state_->admin_port; }
-int HttpFrontend::events_port() const { return state_->events_port; }
+int HttpFrontend::admin_port() const {
+  return state_->admin_server ? state_->admin_server->port() : -1;
+}
+int HttpFrontend::events_port() const {
+  return state_->events_server ? state_->events_server->port() : -1;
+}
+http::ServerStats HttpFrontend::AdminStats() const {
+  return state_->admin_server ? state_->admin_server->Stats() : http::ServerStats{};
+}
+http::ServerStats HttpFrontend::EventStats() const {
+  return state_->events_server ? state_->events_server->Stats() : http::ServerStats{};
+}
 
 absl::Status HttpFrontend::Start() {
   State& s = *state_;
-  Configure(s.admin_server, s.options.admin_threads, s.options.admin_max_body_bytes);
-  Configure(s.events_server, s.options.events_threads, s.options.events_max_body_bytes);
-
-  struct AdminRouteSpec {
-    const char* method;
-    const char* pattern;
-    AdminRoute route;
+  auto prepare = [&](http::ServerOptions options, const char* name) {
+    options.name = name;
+    options.bind_address = s.options.bind_address;
+    options.log = [](std::string_view line) { LogError(line); };
+    return options;
   };
-  static const AdminRouteSpec kAdminRoutes[] = {
-      {"GET", "/v1/admin/integration-catalog", AdminRoute::kCatalogList},
-      {"GET", R"(/v1/admin/integration-catalog/([^/]+))", AdminRoute::kCatalogGet},
-      {"POST", R"(/v1/admin/integration-catalog/([^/]+)/install)", AdminRoute::kCatalogInstall},
-      {"GET", "/v1/admin/integrations", AdminRoute::kIntegrationsList},
-      {"GET", R"(/v1/admin/integrations/([^/]+))", AdminRoute::kIntegrationGet},
-      {"DELETE", R"(/v1/admin/integrations/([^/]+))", AdminRoute::kIntegrationDelete},
-      {"GET", R"(/v1/admin/integrations/([^/]+)/revisions)", AdminRoute::kRevisionsList},
-      {"GET", R"(/v1/admin/integrations/([^/]+)/revisions/([^/]+))", AdminRoute::kRevisionGet},
-      {"POST", R"(/v1/admin/integrations/([^/]+)/revisions)", AdminRoute::kRevisionCreate},
-      {"GET", "/v1/admin/dead-letters", AdminRoute::kDeadLettersList},
-      {"POST", "/v1/admin/dead-letters/replay", AdminRoute::kDeadLettersReplay},
-      {"GET", "/v1/admin/live-events", AdminRoute::kLiveEventsList},
-      {"GET", "/v1/admin/live-events/stream", AdminRoute::kLiveEventsStream},
-      {"GET", "/healthz", AdminRoute::kHealth},
-      {"GET", "/readyz", AdminRoute::kReady},
-      {"GET", "/metrics", AdminRoute::kMetrics},
-  };
-  AdminService* admin = s.admin;
-  for (const AdminRouteSpec& spec : kAdminRoutes) {
-    AdminRoute route = spec.route;
-    auto handler = [admin, route](const httplib::Request& req, httplib::Response& res) {
-      Apply(admin->Handle(route, ToApiRequest(req)), res);
-    };
-    std::string method = spec.method;
-    if (method == "GET") s.admin_server.Get(spec.pattern, handler);
-    if (method == "POST") s.admin_server.Post(spec.pattern, handler);
-    if (method == "DELETE") s.admin_server.Delete(spec.pattern, handler);
+  s.admin_server =
+      std::make_unique<http::HttpServer>(prepare(s.options.admin, "admin"), s.admin_handler.get());
+  s.events_server = std::make_unique<http::HttpServer>(prepare(s.options.events, "event"),
+                                                       s.event_handler.get());
+  if (absl::Status status = s.admin_server->Start(); !status.ok()) return status;
+  if (absl::Status status = s.events_server->Start(); !status.ok()) {
+    s.admin_server->Stop();
+    return status;
   }
-  RegisterStaticAssets(s.admin_server, s.options.ui_assets);
-
-  EventService* events = s.events;
-  const std::pair<const char*, const char*> kEventRoutes[] = {{"/v1/t", "track"},
-                                                              {"/v1/p", "page"},
-                                                              {"/v1/i", "identify"},
-                                                              {"/v1/g", "group"},
-                                                              {"/v1/batch", ""}};
-  for (const auto& [path, type] : kEventRoutes) {
-    std::string event_type = type;
-    std::string endpoint = path;
-    s.events_server.Post(
-        path, [events, event_type, endpoint](const httplib::Request& req, httplib::Response& res) {
-          AllowBrowsers(res);
-          Apply(events->Handle(event_type, endpoint, ToApiRequest(req)), res);
-        });
-    s.events_server.Options(path, [](const httplib::Request&, httplib::Response& res) {
-      AllowBrowsers(res);
-      res.status = 204;
-    });
-  }
-  s.events_server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
-    res.set_content(R"({"status":"ok"})", "application/json");
-  });
-
-  s.admin_port = Bind(s.admin_server, s.options.bind_address, s.options.admin_port);
-  if (s.admin_port < 0) {
-    return absl::UnavailableError(absl::StrCat("cannot listen on ", s.options.bind_address, ":",
-                                               s.options.admin_port, " (admin API)"));
-  }
-  s.events_port = Bind(s.events_server, s.options.bind_address, s.options.events_port);
-  if (s.events_port < 0) {
-    return absl::UnavailableError(absl::StrCat("cannot listen on ", s.options.bind_address, ":",
-                                               s.options.events_port, " (event API)"));
-  }
-  s.admin_thread = std::thread([&s] { s.admin_server.listen_after_bind(); });
-  s.events_thread = std::thread([&s] { s.events_server.listen_after_bind(); });
   s.started = true;
-  // stop() only takes effect on a running server; wait until both run.
-  while (!s.admin_server.is_running() || !s.events_server.is_running()) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  if (s.options.registry != nullptr) {
+    http::HttpServer* admin = s.admin_server.get();
+    http::HttpServer* events = s.events_server.get();
+    s.metrics = std::make_unique<ListenerMetrics>(
+        s.options.registry,
+        std::vector<ListenerMetrics::Source>{{"admin", [admin] { return admin->Stats(); }},
+                                             {"event", [events] { return events->Stats(); }}});
   }
   return absl::OkStatus();
 }
@@ -320,10 +462,9 @@ void HttpFrontend::Stop() {
   State& s = *state_;
   if (!s.started || s.stopped) return;
   s.stopped = true;
-  s.events_server.stop();
-  s.admin_server.stop();
-  if (s.events_thread.joinable()) s.events_thread.join();
-  if (s.admin_thread.joinable()) s.admin_thread.join();
+  s.metrics.reset();
+  s.events_server->Stop();
+  s.admin_server->Stop();
 }
 
 }  // namespace signal_host::api

@@ -1,7 +1,8 @@
-// The two HTTP listeners (cpp-httplib): admin (Management API, UI, /metrics,
-// /healthz, /readyz) and events (event API, /healthz). Maps each route onto the
-// library-free services, turns httplib's own errors (unknown path, body over the
-// limit) into Signal's JSON envelope, and streams SSE responses.
+// The two HTTP listeners: admin (Management API, UI, /metrics, /healthz, /readyz)
+// and events (event API, /healthz), each a host/http server. Routes each request from
+// its head alone, authenticates it before its body is read (AdminService::Admit,
+// EventService::Admit), hands the body to the library-free services on a worker
+// thread, and writes the server's own errors in Signal's JSON envelope.
 #pragma once
 
 #include <memory>
@@ -9,7 +10,12 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "host/http/server.h"
 #include "static_assets.h"
+
+namespace signal_host::metrics {
+class Registry;
+}
 
 namespace signal_host::api {
 
@@ -18,13 +24,15 @@ class EventService;
 
 struct FrontendOptions {
   std::string bind_address = "127.0.0.1";
-  int admin_port = 8084;  // 0: any free port
-  int events_port = 8080;
-  int admin_threads = 16;
-  int events_threads = 32;
-  size_t admin_max_body_bytes = 1 << 20;
-  size_t events_max_body_bytes = 512 * 1024;
+  // Ports, threads and limits of each listener; name, bind_address and log are set by
+  // the frontend. Port 0: any free port.
+  http::ServerOptions admin = DefaultAdminListener();
+  http::ServerOptions events = DefaultEventListener();
   std::vector<StaticAsset> ui_assets;
+  metrics::Registry* registry = nullptr;  // listener statistics; may be null
+
+  static http::ServerOptions DefaultAdminListener();
+  static http::ServerOptions DefaultEventListener();
 };
 
 class HttpFrontend {
@@ -41,6 +49,9 @@ class HttpFrontend {
   int events_port() const;
   // Stops accepting, lets requests in progress finish (streams end), joins. Idempotent.
   void Stop();
+
+  http::ServerStats AdminStats() const;
+  http::ServerStats EventStats() const;
 
  private:
   struct State;

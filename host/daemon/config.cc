@@ -85,6 +85,37 @@ constexpr char kAllowInsecurePluginsEnv[] = "SIGNAL_ALLOW_INSECURE_PLUGINS";
     if (!status_.ok()) return status_; \
   } while (false)
 
+// The listener keys shared by admin and events.
+constexpr const char* kListenerLimitKeys[] = {
+    "max_connections", "max_connections_per_client", "backlog", "max_header_bytes",
+    "header_timeout_ms", "body_timeout_ms", "idle_timeout_ms", "max_inflate_ratio"};
+
+absl::Status ApplyListenerLimits(const YAML::Node& node, const std::string& prefix, YamlReader& r,
+                                 ListenerLimitsConfig& limits) {
+  RETURN_IF_ERROR(r.Integer(node["max_connections"], prefix + ".max_connections",
+                            limits.max_connections, 1, 1000000));
+  RETURN_IF_ERROR(r.Integer(node["max_connections_per_client"],
+                            prefix + ".max_connections_per_client",
+                            limits.max_connections_per_client, 0, 1000000));
+  RETURN_IF_ERROR(r.Integer(node["backlog"], prefix + ".backlog", limits.backlog, 16, 65535));
+  RETURN_IF_ERROR(r.Integer(node["max_header_bytes"], prefix + ".max_header_bytes",
+                            limits.max_header_bytes, 1024, 1 << 20));
+  RETURN_IF_ERROR(r.Integer(node["header_timeout_ms"], prefix + ".header_timeout_ms",
+                            limits.header_timeout_ms, 100, 600000));
+  RETURN_IF_ERROR(r.Integer(node["body_timeout_ms"], prefix + ".body_timeout_ms",
+                            limits.body_timeout_ms, 100, 3600000));
+  RETURN_IF_ERROR(r.Integer(node["idle_timeout_ms"], prefix + ".idle_timeout_ms",
+                            limits.idle_timeout_ms, 100, 3600000));
+  RETURN_IF_ERROR(r.Integer(node["max_inflate_ratio"], prefix + ".max_inflate_ratio",
+                            limits.max_inflate_ratio, 2, 100000));
+  return absl::OkStatus();
+}
+
+std::set<std::string> WithListenerKeys(std::set<std::string> keys) {
+  for (const char* key : kListenerLimitKeys) keys.emplace(key);
+  return keys;
+}
+
 absl::Status ApplyYamlNode(const YAML::Node& root, YamlReader& r, DaemonConfig& c) {
   if (!root || root.IsNull()) return absl::OkStatus();
   RETURN_IF_ERROR(r.CheckKeys(root, "",
@@ -98,7 +129,9 @@ absl::Status ApplyYamlNode(const YAML::Node& root, YamlReader& r, DaemonConfig& 
 
   if (YAML::Node admin = root["admin"]; admin && !admin.IsNull()) {
     RETURN_IF_ERROR(r.CheckKeys(
-        admin, "admin", {"port", "rate_limit_per_minute", "max_body_bytes", "threads", "org_id"}));
+        admin, "admin",
+        WithListenerKeys({"port", "rate_limit_per_minute", "max_body_bytes", "threads", "org_id"})));
+    RETURN_IF_ERROR(ApplyListenerLimits(admin, "admin", r, c.admin_limits));
     RETURN_IF_ERROR(r.Integer(admin["port"], "admin.port", c.admin_port, 0, 65535));
     RETURN_IF_ERROR(r.Integer(admin["rate_limit_per_minute"], "admin.rate_limit_per_minute",
                               c.rate_limit_per_minute, 1, 1000000));
@@ -110,7 +143,9 @@ absl::Status ApplyYamlNode(const YAML::Node& root, YamlReader& r, DaemonConfig& 
   if (YAML::Node events = root["events"]; events && !events.IsNull()) {
     RETURN_IF_ERROR(
         r.CheckKeys(events, "events",
-                    {"port", "max_body_bytes", "max_batch_events", "threads", "max_queue_depth"}));
+                    WithListenerKeys({"port", "max_body_bytes", "max_batch_events", "threads",
+                                      "max_queue_depth"})));
+    RETURN_IF_ERROR(ApplyListenerLimits(events, "events", r, c.events_limits));
     RETURN_IF_ERROR(r.Integer(events["port"], "events.port", c.events_port, 0, 65535));
     RETURN_IF_ERROR(r.Integer(events["max_body_bytes"], "events.max_body_bytes",
                               c.events_max_body_bytes, 1024, int64_t{1} << 30));
@@ -474,7 +509,16 @@ Settings (flag / YAML key: default)
                       --plugin-option hightouch.events_base_url=http://127.0.0.1:9000
                       admin.max_body_bytes: 1048576    events.max_body_bytes: 524288
                       events.max_batch_events: 500     admin.threads: 16
-                      events.threads: 32 (one per open client connection)
+                      events.threads: 32 (requests handled at once; slow clients hold
+                      no thread)
+                      admin.max_connections: 1024    events.max_connections: 10000
+                      admin.max_connections_per_client: 64 (0: no cap)
+                      events.max_connections_per_client: 1024 (raise or 0 behind a proxy)
+                      *.backlog: 4096   *.max_header_bytes: 16384
+                      *.header_timeout_ms: 10000 (first byte to end of the head)
+                      *.body_timeout_ms: 30000   *.idle_timeout_ms: 5000 (keep-alive)
+                      *.max_inflate_ratio: 100   (gzip/deflate bodies: decoded bytes per
+                      byte read; max_body_bytes applies to the decoded body too)
                       admin.org_id: org_default
                       store.attempt_retention: 10000   store.dead_letter_retention: 100000
                       events.max_queue_depth: 5000000  (0: no limit) while an integration

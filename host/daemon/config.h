@@ -24,6 +24,18 @@ struct PipelineConfig {
   std::vector<std::string> integrations;
 };
 
+// Limits of one HTTP listener (see host/http/server.h for what each one bounds).
+struct ListenerLimitsConfig {
+  size_t max_connections = 0;
+  size_t max_connections_per_client = 0;  // 0: no per-client cap
+  int backlog = 4096;
+  size_t max_header_bytes = 16 * 1024;
+  int header_timeout_ms = 10000;
+  int body_timeout_ms = 30000;
+  int idle_timeout_ms = 5000;
+  int max_inflate_ratio = 100;
+};
+
 struct DaemonConfig {
   std::string config_file;  // the file read, if any
 
@@ -38,15 +50,17 @@ struct DaemonConfig {
   // Admin API.
   int rate_limit_per_minute = 100;  // per user (JWT sub)
   size_t admin_max_body_bytes = 1 << 20;
-  int admin_threads = 16;  // includes long-lived live-event streams
+  int admin_threads = 16;  // workers; a slow client holds no thread
+  ListenerLimitsConfig admin_limits{/*max_connections=*/1024, /*max_connections_per_client=*/64};
   std::string default_org_id = "org_default";
 
   // Event API.
   size_t events_max_body_bytes = 512 * 1024;
   size_t max_batch_events = 500;
-  // Each keep-alive connection holds a thread while it is open (cpp-httplib), so this
-  // is also how many clients can post at once without waiting.
+  // Workers: requests being handled at once (each waits for its events' commit).
   int events_threads = 32;
+  ListenerLimitsConfig events_limits{/*max_connections=*/10000,
+                                     /*max_connections_per_client=*/1024};
   // Refuse events (503) while a routed integration has this many queued; 0: no limit.
   size_t max_queue_depth = 5000000;
 

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <atomic>
 #include <cstdio>
 #include <iostream>
@@ -49,6 +50,21 @@ void Announce(const std::string& line) {
   std::fwrite(line.data(), 1, line.size(), stdout);
   std::fputc('\n', stdout);
   std::fflush(stdout);
+}
+
+void ApplyListenerConfig(int port, int threads, size_t max_body_bytes,
+                         const ListenerLimitsConfig& limits, http::ServerOptions& out) {
+  out.port = port;
+  out.worker_threads = threads;
+  out.backlog = limits.backlog;
+  out.max_connections = limits.max_connections;
+  out.max_connections_per_client = limits.max_connections_per_client;
+  out.limits.max_body_bytes = max_body_bytes;
+  out.limits.max_header_bytes = limits.max_header_bytes;
+  out.limits.header_timeout = std::chrono::milliseconds(limits.header_timeout_ms);
+  out.limits.body_timeout = std::chrono::milliseconds(limits.body_timeout_ms);
+  out.limits.idle_timeout = std::chrono::milliseconds(limits.idle_timeout_ms);
+  out.limits.max_inflate_ratio = limits.max_inflate_ratio;
 }
 
 std::string DisplayHost(const std::string& bind) {
@@ -210,13 +226,14 @@ int RunServe(const CommandLine& command_line) {
       {store.get(), &directory, &engine, host_metrics->get(), [] { return NewUuidV4(); }});
   api::FrontendOptions frontend_options;
   frontend_options.bind_address = config.bind_address;
-  frontend_options.admin_port = config.admin_port;
-  frontend_options.events_port = config.events_port;
-  frontend_options.admin_threads = config.admin_threads;
-  frontend_options.events_threads = config.events_threads;
-  frontend_options.admin_max_body_bytes = config.admin_max_body_bytes;
-  frontend_options.events_max_body_bytes = config.events_max_body_bytes;
+  ApplyListenerConfig(config.admin_port, config.admin_threads, config.admin_max_body_bytes,
+                      config.admin_limits, frontend_options.admin);
+  // A live-event stream holds a thread of its own; the admin service refuses more.
+  frontend_options.admin.max_streams = static_cast<size_t>(admin_options.max_live_streams);
+  ApplyListenerConfig(config.events_port, config.events_threads, config.events_max_body_bytes,
+                      config.events_limits, frontend_options.events);
   frontend_options.ui_assets = UiAssets();
+  frontend_options.registry = &registry;
   api::HttpFrontend frontend(frontend_options, &admin_service, &event_service);
   if (absl::Status status = frontend.Start(); !status.ok()) return Fail(status);
   ready = true;

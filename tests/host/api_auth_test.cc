@@ -135,8 +135,11 @@ TEST_F(AuthTest, MalformedAndOversizedBodies) {
     Reply big = host_.Admin("POST", endpoint.path, oversized, Token("owner"));
     EXPECT_EQ(big.status, 413);
     EXPECT_EQ(big.ErrorCode(), "PAYLOAD_TOO_LARGE");
-    // Checked before the token: an anonymous oversized body is still 413.
-    EXPECT_EQ(host_.Admin("POST", endpoint.path, oversized).status, 413);
+    // The caller is authenticated before any body byte is read: an anonymous
+    // oversized body is refused as anonymous, unread.
+    Reply anonymous = host_.Admin("POST", endpoint.path, oversized);
+    EXPECT_EQ(anonymous.status, 401);
+    EXPECT_EQ(anonymous.ErrorCode(), "UNAUTHENTICATED");
   }
 }
 
