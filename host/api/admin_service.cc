@@ -16,6 +16,7 @@
 #include "host/crypto/ids.h"
 #include "host/delivery/delivery_engine.h"
 #include "log.h"
+#include "names.h"
 #include "plugin_registry.h"
 #include "records_json.h"
 
@@ -29,6 +30,8 @@ constexpr size_t kMaxPageSize = 100;
 constexpr size_t kMaxNameBytes = 200;
 constexpr size_t kMaxDescriptionBytes = 2000;
 constexpr size_t kMaxSummaryBytes = 2000;
+constexpr size_t kMaxIdentifierBytes = 100;
+constexpr size_t kMaxReasonBytes = 200;
 constexpr int kDefaultVendorRetryAfterSeconds = 30;
 
 std::string Lower(std::string text) {
@@ -37,16 +40,29 @@ std::string Lower(std::string text) {
   return text;
 }
 
+// A list's ?limit=: digits only. 0 is refused (as a negative number or anything else
+// that is not digits is); any larger number, however long, means the maximum.
 absl::StatusOr<Page> ParsePage(const ApiRequest& req) {
   Page page;
   page.limit = kDefaultPageSize;
-  std::string limit = req.Query("limit");
+  const std::string limit = req.Query("limit");
   if (!limit.empty()) {
-    int64_t value = 0;
-    if (!absl::SimpleAtoi(limit, &value) || value < 1) {
-      return absl::InvalidArgumentError("limit must be a positive integer (at most 100)");
+    size_t value = 0;
+    bool digits = true;
+    for (char c : limit) {
+      if (c < '0' || c > '9') {
+        digits = false;
+        break;
+      }
+      // Saturates just above the maximum, so no length of digits can overflow.
+      value = std::min(value * 10 + static_cast<size_t>(c - '0'), kMaxPageSize + 1);
     }
-    page.limit = static_cast<size_t>(std::min<int64_t>(value, kMaxPageSize));
+    if (!digits || value == 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("limit must be a positive integer (larger than ", kMaxPageSize, " means ",
+                       kMaxPageSize, ")"));
+    }
+    page.limit = std::min(value, kMaxPageSize);
   }
   page.cursor = req.Query("cursor");
   return page;
@@ -105,21 +121,23 @@ std::optional<rapidjson::Document> BodyObject(const ApiRequest& req, ApiResponse
   return std::move(*document);
 }
 
-// An optional string member: absent/null leaves `out` alone; another type is a 400.
-bool OptionalString(const rapidjson::Value& object, const char* key, size_t max_bytes,
-                    std::string& out, ApiResponse& res) {
+// An optional string member: absent/null leaves `out` alone; another type, or a value
+// that breaks the rule for its kind (names.h), is a 400 naming the field.
+bool OptionalText(const rapidjson::Value& object, const char* key, TextKind kind, size_t max_bytes,
+                  std::string& out, ApiResponse& res) {
   auto it = object.FindMember(key);
   if (it == object.MemberEnd() || it->value.IsNull()) return true;
   if (!it->value.IsString()) {
-    SendError(res, 400, "BAD_REQUEST", absl::StrCat("\"", key, "\" must be a string"));
+    const std::string message = absl::StrCat("\"", key, "\" must be a string");
+    SendError(res, 400, "BAD_REQUEST", message, {{key, "invalid_type", message}});
     return false;
   }
-  if (it->value.GetStringLength() > max_bytes) {
-    SendError(res, 400, "BAD_REQUEST",
-              absl::StrCat("\"", key, "\" is longer than ", max_bytes, " bytes"));
+  const std::string_view value(it->value.GetString(), it->value.GetStringLength());
+  if (std::optional<FieldDetail> problem = CheckText(key, value, kind, max_bytes)) {
+    SendError(res, 400, "BAD_REQUEST", problem->message, {*problem});
     return false;
   }
-  out.assign(it->value.GetString(), it->value.GetStringLength());
+  out.assign(value);
   return true;
 }
 
@@ -650,13 +668,14 @@ void AdminService::Impl::Install(const ApiRequest& req, ApiResponse& res, const 
   std::string variant = entry.variants_size() > 0 ? entry.variants(0).key() : "";
   std::string delivery_mode;
   std::string description;
-  if (!OptionalString(*body, "name", kMaxNameBytes, name, res) ||
-      !OptionalString(*body, "variant", 100, variant, res) ||
-      !OptionalString(*body, "delivery_mode", 100, delivery_mode, res) ||
-      !OptionalString(*body, "description", kMaxDescriptionBytes, description, res)) {
+  if (!OptionalText(*body, "name", TextKind::kName, kMaxNameBytes, name, res) ||
+      !OptionalText(*body, "variant", TextKind::kIdentifier, kMaxIdentifierBytes, variant, res) ||
+      !OptionalText(*body, "delivery_mode", TextKind::kIdentifier, kMaxIdentifierBytes,
+                    delivery_mode, res) ||
+      !OptionalText(*body, "description", TextKind::kFreeText, kMaxDescriptionBytes, description,
+                    res)) {
     return;
   }
-  if (name.empty()) return SendError(res, 400, "BAD_REQUEST", "\"name\" must not be empty");
   std::string config_json = "{}";
   if (auto it = body->FindMember("config"); it != body->MemberEnd() && !it->value.IsNull()) {
     if (!it->value.IsObject()) {
@@ -768,12 +787,19 @@ void AdminService::Impl::ListRevisions(const ApiRequest& req, ApiResponse& res,
 
 void AdminService::Impl::GetRevision(const ApiRequest& req, ApiResponse& res,
                                      const Claims& caller) {
+  const std::string& text = req.path_params[1];
+  const bool digits = !text.empty() && std::all_of(text.begin(), text.end(),
+                                                   [](char c) { return c >= '0' && c <= '9'; });
   int number = 0;
-  if (!absl::SimpleAtoi(std::string(req.path_params[1]), &number) || number < 1) {
+  if (!digits || text.find_first_not_of('0') == std::string::npos) {
     return SendError(res, 400, "BAD_REQUEST", "the revision number must be a positive integer");
   }
   std::optional<IntegrationRecord> integration = OwnIntegration(req.path_params[0], caller, res);
   if (!integration) return;
+  // A positive number too large for any revision is simply not there.
+  if (!absl::SimpleAtoi(text, &number)) {
+    return SendError(res, 404, "NOT_FOUND", absl::StrCat("revision ", text, " not found"));
+  }
   auto revision = deps_.store->GetRevision(integration->id, number);
   if (!revision.ok()) {
     return SendStoreError(res, revision.status(), absl::StrCat("revision ", number));
@@ -801,8 +827,10 @@ void AdminService::Impl::CreateRevision(const ApiRequest& req, ApiResponse& res,
 
   std::string change_summary;
   std::string delivery_mode = previous->delivery_mode;
-  if (!OptionalString(*body, "change_summary", kMaxSummaryBytes, change_summary, res) ||
-      !OptionalString(*body, "delivery_mode", 100, delivery_mode, res)) {
+  if (!OptionalText(*body, "change_summary", TextKind::kFreeText, kMaxSummaryBytes, change_summary,
+                    res) ||
+      !OptionalText(*body, "delivery_mode", TextKind::kIdentifier, kMaxIdentifierBytes,
+                    delivery_mode, res)) {
     return;
   }
   auto config_it = body->FindMember("config");
@@ -908,8 +936,9 @@ void AdminService::Impl::ReplayDeadLetters(const ApiRequest& req, ApiResponse& r
     }
     if (ids.empty()) return SendError(res, 400, "BAD_REQUEST", "\"ids\" is empty");
   }
-  if (!OptionalString(*body, "integration_id", 100, integration_id, res) ||
-      !OptionalString(*body, "reason", 200, reason, res)) {
+  if (!OptionalText(*body, "integration_id", TextKind::kIdentifier, kMaxIdentifierBytes,
+                    integration_id, res) ||
+      !OptionalText(*body, "reason", TextKind::kIdentifier, kMaxReasonBytes, reason, res)) {
     return;
   }
   if (ids.empty() && integration_id.empty()) {

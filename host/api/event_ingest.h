@@ -1,9 +1,10 @@
 // Reading the event API's bodies: one canonical Signal event (/v1/t, /v1/p, /v1/i,
-// /v1/g) or {"batch":[...]} (/v1/batch). The body is validated in one pass (grammar,
-// escapes, UTF-8, nesting) and each event's output is its own bytes, copied, with the
-// host's fields spliced in: `type` from the path, and `messageId` and `timestamp` when
-// absent, null or empty. So numbers stay as written (integers beyond 2^53 survive), key
-// order is kept, and escapes and whitespace inside the event's values are kept as sent.
+// /v1/g) or {"batch":[...]} (/v1/batch). The body is checked against the JSON rule
+// (json_scanner.h, docs/API.md) in one pass, and each event's output is its own bytes,
+// copied, with the host's fields spliced in (event_splice.h): `type` from the path, and
+// `messageId` and `timestamp` when absent, null or empty. So numbers stay as written
+// (integers beyond 2^53 survive), key order is kept, and escapes and whitespace inside
+// the event's values are kept as sent.
 #pragma once
 
 #include <cstdint>
@@ -44,9 +45,11 @@ struct IngestOptions {
   std::function<std::string()> new_message_id;
 };
 
-// Body-level problems (malformed JSON, not an object, no "batch" array, too many
-// events) are InvalidArgument; problems with one event of a batch are EventErrors.
-// A single-event body with a bad event is InvalidArgument too.
+// Body-level problems are InvalidArgument, reported in this order: a body that breaks
+// the JSON rule anywhere ("malformed JSON at byte N: ...", "JSON nests deeper than 64
+// levels"), then a body of the wrong shape (not an object, no "batch" array, too many
+// events). Problems with one event of a batch are EventErrors; a single-event body with
+// a bad event is InvalidArgument.
 absl::StatusOr<IngestResult> IngestEvents(std::string_view body, const IngestOptions& options);
 
 // True for track, page, identify and group.

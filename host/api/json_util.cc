@@ -1,87 +1,55 @@
 #include "json_util.h"
 
 #include <chrono>
+#include <cmath>
 #include <ctime>
 
 #include "absl/strings/str_cat.h"
+#include "json_rule.h"
 #include "rapidjson/error/en.h"
 #include "rapidjson/memorystream.h"
-#include "rapidjson/reader.h"
+#include "utf8.h"
 
 namespace signal_host::api {
-namespace {
 
-// Forwards SAX events to a Document and fails once nesting exceeds kMaxJsonDepth.
-class DepthLimitedBuilder {
- public:
-  explicit DepthLimitedBuilder(rapidjson::Document& document) : document_(document) {}
+bool JsonWriter::String(const char* text, rapidjson::SizeType length, bool copy) {
+  const std::string_view view(text, length);
+  if (IsValidUtf8(view)) return Base::String(text, length, copy);
+  const std::string repaired = ValidUtf8(view);
+  return Base::String(repaired.data(), static_cast<rapidjson::SizeType>(repaired.size()), true);
+}
 
-  bool Null() { return document_.Null(); }
-  bool Bool(bool b) { return document_.Bool(b); }
-  bool Int(int i) { return document_.Int(i); }
-  bool Uint(unsigned u) { return document_.Uint(u); }
-  bool Int64(int64_t i) { return document_.Int64(i); }
-  bool Uint64(uint64_t u) { return document_.Uint64(u); }
-  bool Double(double d) { return document_.Double(d); }
-  bool RawNumber(const char* str, rapidjson::SizeType length, bool copy) {
-    return document_.RawNumber(str, length, copy);
-  }
-  bool String(const char* str, rapidjson::SizeType length, bool copy) {
-    return document_.String(str, length, copy);
-  }
-  bool StartObject() { return Enter() && document_.StartObject(); }
-  bool Key(const char* str, rapidjson::SizeType length, bool copy) {
-    return document_.Key(str, length, copy);
-  }
-  bool EndObject(rapidjson::SizeType count) {
-    --depth_;
-    return document_.EndObject(count);
-  }
-  bool StartArray() { return Enter() && document_.StartArray(); }
-  bool EndArray(rapidjson::SizeType count) {
-    --depth_;
-    return document_.EndArray(count);
-  }
+bool JsonWriter::Key(const char* text, rapidjson::SizeType length, bool copy) {
+  const std::string_view view(text, length);
+  if (IsValidUtf8(view)) return Base::Key(text, length, copy);
+  const std::string repaired = ValidUtf8(view);
+  return Base::Key(repaired.data(), static_cast<rapidjson::SizeType>(repaired.size()), true);
+}
 
-  bool too_deep() const { return too_deep_; }
+bool JsonWriter::Double(double value) {
+  // RapidJSON writes nothing for NaN and infinities, which would leave a key without
+  // a value.
+  if (!std::isfinite(value)) return Base::Null();
+  return Base::Double(value);
+}
 
- private:
-  bool Enter() {
-    if (++depth_ > kMaxJsonDepth) {
-      too_deep_ = true;
-      return false;
-    }
-    return true;
-  }
-
-  rapidjson::Document& document_;
-  int depth_ = 0;
-  bool too_deep_ = false;
-};
-
-}  // namespace
+bool JsonWriter::RawValue(const char* json, size_t length, rapidjson::Type type) {
+  if (ValidateJson(std::string_view(json, length)).ok()) return Base::RawValue(json, length, type);
+  return String(json, static_cast<rapidjson::SizeType>(length));
+}
 
 absl::StatusOr<rapidjson::Document> ParseJson(std::string_view text) {
+  // The rule first (surrogates, depth, grammar), in the host's own words; then the DOM.
+  if (absl::Status valid = ValidateJson(text); !valid.ok()) return valid;
   rapidjson::Document document;
-  rapidjson::ParseResult result;
-  bool too_deep = false;
-  auto generate = [&](rapidjson::Document& target) {
-    DepthLimitedBuilder builder(target);
-    rapidjson::MemoryStream stream(text.data(), text.size());
-    rapidjson::Reader reader;
-    result = reader.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag>(
-        stream, builder);
-    too_deep = builder.too_deep();
-    return !result.IsError();
-  };
-  document.Populate(generate);
-  if (too_deep) {
+  rapidjson::MemoryStream stream(text.data(), text.size());
+  document.ParseStream<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag>(
+      stream);
+  if (document.HasParseError()) {
+    // Only numbers beyond a double's range get here.
     return absl::InvalidArgumentError(
-        absl::StrCat("JSON nests deeper than ", kMaxJsonDepth, " levels"));
-  }
-  if (result.IsError()) {
-    return absl::InvalidArgumentError(absl::StrCat("malformed JSON at byte ", result.Offset(), ": ",
-                                                   rapidjson::GetParseError_En(result.Code())));
+        absl::StrCat("unsupported JSON at byte ", document.GetErrorOffset(), ": ",
+                     rapidjson::GetParseError_En(document.GetParseError())));
   }
   return document;
 }
@@ -136,8 +104,11 @@ std::string ErrorBody(std::string_view code, std::string_view message,
   writer.EndObject();
   std::string body(buffer.GetString(), buffer.GetSize());
   if (!extra_members.empty()) {
-    // Splice the extra members into the inner object, before its closing brace.
-    body.insert(body.size() - 2, absl::StrCat(",", AbslView(extra_members)));
+    // Splice the extra members into the inner object, before its closing brace; a
+    // splice that would break the body is left out rather than sent.
+    std::string spliced = body;
+    spliced.insert(spliced.size() - 2, absl::StrCat(",", AbslView(extra_members)));
+    if (ValidateJson(spliced).ok()) return spliced;
   }
   return body;
 }

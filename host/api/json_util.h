@@ -1,6 +1,6 @@
-// JSON helpers shared by the admin and event APIs: bounded parsing, the error
-// envelope, and ISO 8601 times. RapidJSON throughout; parsing is iterative so a
-// deeply nested body cannot exhaust the stack.
+// JSON helpers shared by the admin and event APIs: bounded parsing, the writer every
+// response goes through, the error envelope, and ISO 8601 times. RapidJSON throughout;
+// parsing is iterative so a deeply nested body cannot exhaust the stack.
 #pragma once
 
 #include <cstdint>
@@ -10,25 +10,36 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "json_scanner.h"
 #include "rapidjson/document.h"
 #include "rapidjson/stringbuffer.h"
 #include "rapidjson/writer.h"
 
 namespace signal_host::api {
 
-using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
+// RapidJSON's compact writer, made safe for whatever bytes a caller hands it, so that
+// every response is valid JSON in valid UTF-8 whatever was stored or echoed (a vendor's
+// response body, a path or query parameter in an error message): ill-formed UTF-8 in
+// strings and keys is replaced by U+FFFD, a raw value that is not JSON by the rule is
+// written as a string, and a non-finite number as null.
+class JsonWriter : public rapidjson::Writer<rapidjson::StringBuffer> {
+ public:
+  using Base = rapidjson::Writer<rapidjson::StringBuffer>;
+  explicit JsonWriter(rapidjson::StringBuffer& buffer) : Base(buffer) {}
+
+  bool String(const char* text, rapidjson::SizeType length, bool copy = false);
+  bool Key(const char* text, rapidjson::SizeType length, bool copy = false);
+  bool Double(double value);
+  bool RawValue(const char* json, size_t length, rapidjson::Type type);
+};
 
 // Debian's Abseil is built with its own absl::string_view, distinct from
 // std::string_view; these convert at the boundary.
 inline std::string_view StdView(absl::string_view text) { return {text.data(), text.size()}; }
 inline absl::string_view AbslView(std::string_view text) { return {text.data(), text.size()}; }
 
-// Nesting deeper than this is refused: no legitimate body needs it, and the DOM is
-// serialised recursively later.
-inline constexpr int kMaxJsonDepth = 64;
-
-// Parses `text` as JSON (UTF-8 validated, at most kMaxJsonDepth levels). The error
-// message says where parsing failed.
+// Parses `text` as JSON: the host's JSON rule (json_scanner.h; at most kMaxJsonDepth
+// levels), and numbers a double can hold. The error message says where parsing failed.
 absl::StatusOr<rapidjson::Document> ParseJson(std::string_view text);
 
 // Serialises a value compactly.

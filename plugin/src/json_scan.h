@@ -1,9 +1,15 @@
 // A strict, validating JSON scanner that never builds a tree.
 //
 // Translate copies the raw text of sub-values (properties, traits, context) into
-// the request body, so every byte it forwards must first be proven to be valid JSON
-// (RFC 8259): grammar, string escapes, surrogate pairs, UTF-8, number syntax and
-// literals. A lazy parser (simdjson on-demand) skips values it is not asked about
+// the request body, so every byte it forwards must first be proven to be valid JSON.
+// What is valid is the JSON rule Signal's host applies at its event API (docs/API.md
+// in signal-hightouch, "What the JSON bodies may contain"; the host's scanner is
+// host/api/json_scanner.h), so that an event the host acknowledged is never refused
+// here as invalid: RFC 8259 grammar; strings of valid UTF-8 (no overlong forms, no
+// encoded surrogates, nothing above U+10FFFF) without raw control characters; \u
+// escapes paired (a lone surrogate of either kind is refused); numbers by the grammar
+// alone, of any length; nesting at most kMaxEventDepth levels, also inside values
+// nobody reads. A lazy parser (simdjson on-demand) skips values it is not asked about
 // without checking them; this scanner checks everything it passes over and reports
 // where each value starts and ends, in one pass, with no allocation and no input
 // padding.
@@ -20,11 +26,10 @@
 
 namespace signal_hightouch::json {
 
-// Deepest nesting a scanned document may have; the outermost value is depth 1.
-// simdjson's default limit is 1024; a translated event sits two levels down in the
-// request body ({"batch":[event]}), so events may nest 1022 levels and every body
-// stays parseable by a parser with that default.
-inline constexpr int kMaxEventDepth = 1022;
+// Deepest nesting a scanned event may have; the event object is depth 1. The host
+// refuses deeper events at its door (the same rule), and a translated event, two levels
+// down in the request body ({"batch":[event]}), stays far within any parser's limit.
+inline constexpr int kMaxEventDepth = 64;
 
 // Where and why scanning failed.
 struct ScanError {

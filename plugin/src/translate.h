@@ -15,8 +15,8 @@
 // Absent, null and empty-string ids and names are omitted. Member order in the input
 // does not matter; a repeated member counts once, the last one.
 //
-// Checks, first failure wins: invalid_json (syntax, UTF-8, nesting beyond
-// json::kMaxEventDepth) > unsupported_type > invalid_json (a field the type uses has
+// Checks, first failure wins: invalid_json (the JSON rule of json_scan.h: syntax,
+// UTF-8, lone surrogates, nesting beyond json::kMaxEventDepth) > unsupported_type > invalid_json (a field the type uses has
 // the wrong JSON type) > consent_denied (context.consent[.canonical].<category> false, "false",
 // "denied", "0" or 0; category "essential" never) > missing_identity > missing_event_name /
 // missing_group_id > invalid_timestamp > event_too_large (record over kMaxEventBytes).

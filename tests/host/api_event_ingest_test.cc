@@ -1,10 +1,12 @@
 // IngestEvents: how the event API reads and rewrites event bodies.
+#include <regex>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "../../bench/corpus/event_corpus.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "event_ingest.h"
 #include "gtest/gtest.h"
@@ -71,6 +73,7 @@ TEST(EventIngestTest, PathDecidesTheTypeWhateverTheBodySays) {
 }
 
 TEST(EventIngestTest, NumbersAndUnicodeSurviveExactly) {
+  const std::string huge_integer = std::string(400, '7');
   const std::string body =
       R"({"messageId":"m","properties":{"big":123456789012345678901234567890,)"
       R"("neg":-9007199254740993,"exp":1.5e300,"pi":3.141592653589793238462643,)"
@@ -82,6 +85,13 @@ TEST(EventIngestTest, NumbersAndUnicodeSurviveExactly) {
   EXPECT_NE(json.find("-9007199254740993"), std::string::npos) << json;
   EXPECT_NE(json.find("1.5e300"), std::string::npos) << json;
   EXPECT_NE(json.find("3.141592653589793238462643"), std::string::npos) << json;
+
+  // Beyond a double's range: valid by the grammar, so accepted and kept byte for byte.
+  const std::string beyond = R"({"p":[1e400,-1E+999999,1e-400,)" + huge_integer + "]}";
+  auto kept = IngestEvents(beyond, Options("track"));
+  ASSERT_TRUE(kept.ok()) << kept.status();
+  EXPECT_EQ(kept->events[0].json.substr(0, beyond.size() - 1), beyond.substr(0, beyond.size() - 1));
+
   rapidjson::Document document = Parse(json);
   EXPECT_STREQ(document["properties"]["text"].GetString(),
                "caf\xc3\xa9 \xf0\x9f\x98\x80 \"quoted\"");
@@ -98,7 +108,7 @@ TEST(EventIngestTest, NullOrEmptyMessageIdIsReplaced) {
 }
 
 TEST(EventIngestTest, BadSingleEventsAreRefusedAsAWhole) {
-  const char* bodies[] = {
+  const std::string bodies[] = {
       "",                                      // empty
       "{",                                     // truncated
       R"({"a":1} {"b":2})",                    // trailing garbage
@@ -109,8 +119,14 @@ TEST(EventIngestTest, BadSingleEventsAreRefusedAsAWhole) {
       R"({"timestamp":12})",                   // wrong type
       R"({"messageId":"a","messageId":"b"})",  // given twice
       "{\"a\":\"\xff\"}",                      // invalid UTF-8
+      R"({"messageId":"\udc00"})",             // a lone low surrogate
+      R"({"a":"x\ud800"})",                    // a lone high surrogate
+      "{\"a\":\"\xed\xa0\x80\"}",              // a surrogate encoded in UTF-8
+      std::string("{\"a\":1}\n\0", 9),         // a NUL after the event
+      "\xef\xbb\xbf{\"a\":1}",                 // a byte order mark
+      R"({"a":01})",                           // a leading zero
   };
-  for (const char* body : bodies) {
+  for (const std::string& body : bodies) {
     auto result = IngestEvents(body, Options("track"));
     EXPECT_FALSE(result.ok()) << "accepted: " << body;
     EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument) << body;
@@ -131,6 +147,59 @@ TEST(EventIngestTest, DeepNestingIsRefused) {
   EXPECT_FALSE(result.ok());
   std::string shallow = R"({"a":)" + std::string(30, '[') + std::string(30, ']') + "}";
   EXPECT_TRUE(IngestEvents(shallow, Options("track")).ok());
+}
+
+TEST(EventIngestTest, DepthCountsInValuesTheHostSkips) {
+  const std::string deep = std::string(65, '[') + std::string(65, ']');
+  const std::string fits = std::string(64, '[') + std::string(64, ']');
+  // In a batch body each of these reaches level 67, one beyond the envelope's 2 + 64.
+  for (const std::string& skipped :
+       {R"({"sentAt":[)" + deep + R"(],"batch":[]})", R"({"batch":[)" + deep + "]}",
+        R"({"batch":[{"type":"track","messageId":[)" + deep + "]}]}"}) {
+    auto result = IngestEvents(skipped, Options(""));
+    ASSERT_FALSE(result.ok()) << skipped;
+    EXPECT_EQ(result.status().message(), "JSON nests deeper than 64 levels");
+  }
+  auto result = IngestEvents(R"({"type":)" + std::string(64, '[') + std::string(64, ']') + "}",
+                             Options("track"));
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().message(), "JSON nests deeper than 64 levels");
+  // The same depths where they fit: 64 levels below the envelope's two.
+  EXPECT_TRUE(IngestEvents(R"({"sentAt":[)" + fits + R"(],"batch":[]})", Options("")).ok());
+  EXPECT_TRUE(IngestEvents(R"({"type":)" + std::string(63, '[') + std::string(63, ']') + "}",
+                           Options("track"))
+                  .ok());
+}
+
+TEST(EventIngestTest, ABodyThatBreaksTheJsonRuleIsMalformedWhateverElseIsWrong) {
+  struct Case {
+    std::string body;
+    std::string path_type;
+    std::string error;
+  };
+  for (const Case& c : {
+           // The shape is refused at the first token; the rule still comes first.
+           Case{R"([1,2,)", "track", "malformed JSON at byte 5: a value is missing"},
+           Case{"[\"\\udc00\"]", "track",
+                "malformed JSON at byte 2: lone low surrogate in a \\u escape"},
+           Case{R"({"batch":5,"x":tru})", "", "malformed JSON at byte 15: invalid literal"},
+           Case{R"({"batch":[{"type":"track"}],"batch":[]} x)", "",
+                "malformed JSON at byte 40: text after the end of the document"},
+           Case{R"({"batch":[{},{}],"x":[)" + std::string(70, '[') + "]}", "",
+                "JSON nests deeper than 64 levels"},
+           // A single event with a bad field and trailing garbage.
+           Case{R"({"messageId":5} {})", "track",
+                "malformed JSON at byte 16: text after the end of the document"},
+           // Valid JSON of the wrong shape keeps its own message.
+           Case{"[]", "track", "the body must be a JSON object"},
+           Case{R"({"batch":5,"x":true})", "", "\"batch\" must be an array of events"},
+           Case{R"({"batch":[{},{}],"x":1})", "", "a batch holds at most 1 events"},
+           Case{R"({"messageId":5})", "track", "messageId must be a string"},
+       }) {
+    auto result = IngestEvents(c.body, Options(c.path_type, 1));
+    ASSERT_FALSE(result.ok()) << c.body;
+    EXPECT_EQ(result.status().message(), c.error) << c.body;
+  }
 }
 
 TEST(EventIngestTest, BatchReportsEachBadEventAndKeepsTheGoodOnes) {
@@ -192,8 +261,97 @@ TEST(EventIngestTest, BatchBodyShapeErrors) {
 // The oracle: the reader as it was before it copied events' bytes. It re-wrote every
 // token through RapidJSON's Writer, so its output is the canonical compact form of
 // each event. For any body IngestEvents must give the same status, the same errors and
-// the same events, each event's JSON being the same document.
+// the same events, each event's JSON being the same document. RapidJSON's reader is
+// stricter than the JSON rule in one way and looser in three, so the oracle adds the
+// rule where RapidJSON lacks it: lone low surrogates (\udc00) are refused, a NUL after
+// the document is refused, and nesting is counted in skipped values too; numbers
+// RapidJSON cannot hold (1e400) are blanked to 0 first, in the body and in the events
+// compared (the differential test shows they are kept exactly).
 namespace reference {
+
+constexpr unsigned kReaderFlags = rapidjson::kParseIterativeFlag |
+                                  rapidjson::kParseValidateEncodingFlag |
+                                  rapidjson::kParseNumbersAsStringsFlag;
+
+// RapidJSON turns \udc00 into the bytes of an encoded surrogate (ED B0 80), which it
+// refuses as raw input: so such bytes in a decoded string came from a lone surrogate.
+bool HasEncodedSurrogate(std::string_view text) {
+  for (size_t i = 0; i + 1 < text.size(); ++i) {
+    if (static_cast<unsigned char>(text[i]) == 0xED &&
+        static_cast<unsigned char>(text[i + 1]) >= 0xA0) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// Replaces each number RapidJSON refuses as too big (but whose grammar is right) by a 0
+// padded with spaces to the same length.
+std::string BlankHugeNumbers(std::string_view input) {
+  static const std::regex kNumber(R"(^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?)");
+  std::string text(input);
+  for (;;) {
+    rapidjson::BaseReaderHandler<> ignore;
+    rapidjson::MemoryStream stream(text.data(), text.size());
+    rapidjson::Reader reader;
+    const rapidjson::ParseResult parsed = reader.Parse<kReaderFlags>(stream, ignore);
+    std::smatch number;
+    const std::string rest = text.substr(parsed.Offset(), 2000);
+    if (parsed.Code() != rapidjson::kParseErrorNumberTooBig ||
+        !std::regex_search(rest, number, kNumber) || number.length(0) < 2) {
+      return text;
+    }
+    const size_t length = static_cast<size_t>(number.length(0));
+    text.replace(parsed.Offset(), length, "0" + std::string(length - 1, ' '));
+  }
+}
+
+// Validates without building anything, with the rule's additions; the error, if any.
+class RuleCheck : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, RuleCheck> {
+ public:
+  explicit RuleCheck(int max_depth) : max_depth_(max_depth) {}
+  bool Default() { return true; }
+  bool String(const char* str, rapidjson::SizeType length, bool) {
+    return !HasEncodedSurrogate(std::string_view(str, length)) || Violation("lone surrogate");
+  }
+  bool Key(const char* str, rapidjson::SizeType length, bool copy) {
+    return String(str, length, copy);
+  }
+  bool StartObject() { return ++depth_ <= max_depth_ || TooDeep(); }
+  bool StartArray() { return ++depth_ <= max_depth_ || TooDeep(); }
+  bool EndObject(rapidjson::SizeType) { return --depth_, true; }
+  bool EndArray(rapidjson::SizeType) { return --depth_, true; }
+
+  bool Violation(const char* what) {
+    error_ = absl::StrCat("malformed JSON: ", what);
+    return false;
+  }
+  bool TooDeep() {
+    error_ = absl::StrCat("JSON nests deeper than ", kMaxJsonDepth, " levels");
+    return false;
+  }
+  const std::string& error() const { return error_; }
+
+ private:
+  const int max_depth_;
+  int depth_ = 0;
+  std::string error_;
+};
+
+// The body's first break of the JSON rule, or "" (`text` has its huge numbers blanked).
+std::string RuleError(const std::string& text, int max_depth) {
+  RuleCheck check(max_depth);
+  rapidjson::MemoryStream stream(text.data(), text.size());
+  rapidjson::Reader reader;
+  const rapidjson::ParseResult parsed = reader.Parse<kReaderFlags>(stream, check);
+  if (!check.error().empty()) return check.error();
+  if (parsed.IsError()) {
+    return absl::StrCat("malformed JSON: ", rapidjson::GetParseError_En(parsed.Code()));
+  }
+  // RapidJSON stops at a NUL as if the text ended there.
+  if (text.find('\0') != std::string::npos) return "malformed JSON: NUL byte";
+  return "";
+}
 
 constexpr size_t kMaxMessageIdBytes = 256;
 
@@ -221,6 +379,7 @@ class IngestHandler {
     return OnScalar({Scalar::kNumber, std::string_view(str, length)});
   }
   bool String(const char* str, rapidjson::SizeType length, bool) {
+    if (HasEncodedSurrogate(std::string_view(str, length))) return RuleBroken();
     return OnScalar({Scalar::kString, std::string_view(str, length)});
   }
   bool StartObject() { return OnStart(true); }
@@ -228,8 +387,12 @@ class IngestHandler {
   bool EndObject(rapidjson::SizeType) { return OnEnd(true); }
   bool EndArray(rapidjson::SizeType) { return OnEnd(false); }
   bool Key(const char* str, rapidjson::SizeType length, bool) {
+    if (HasEncodedSurrogate(std::string_view(str, length))) return RuleBroken();
     return OnKey(std::string_view(str, length));
   }
+
+  bool rule_broken() const { return rule_broken_; }
+  bool too_deep() const { return too_deep_; }
 
   // After a successful parse: body-level checks that need the whole body.
   absl::Status Finish() {
@@ -246,6 +409,10 @@ class IngestHandler {
   enum class Special { kNone, kType, kMessageId, kTimestamp };
 
   bool Unexpected() { return Fail("internal: numbers must arrive as raw text"); }
+  bool RuleBroken() {
+    rule_broken_ = true;
+    return false;
+  }
 
   bool Fail(std::string message) {
     if (body_error_.empty()) body_error_ = std::move(message);
@@ -276,20 +443,20 @@ class IngestHandler {
   }
 
   bool OnStart(bool object) {
+    // Nesting counts everywhere, in skipped values too.
+    ++depth_;
+    if (depth_ > kMaxJsonDepth + (batch_mode_ ? 2 : 0)) {
+      too_deep_ = true;
+      return false;
+    }
     if (skip_depth_ > 0) {
       ++skip_depth_;
-      ++depth_;
       return true;
     }
     if (skip_next_) {
       skip_next_ = false;
       skip_depth_ = 1;
-      ++depth_;
       return true;
-    }
-    ++depth_;
-    if (depth_ > kMaxJsonDepth + (batch_mode_ ? 2 : 0)) {
-      return Fail(absl::StrCat("JSON nests deeper than ", kMaxJsonDepth, " levels"));
     }
     if (in_event_) {
       if (depth_ - 1 == event_depth_ && pending_ != Special::kNone) {
@@ -526,6 +693,8 @@ class IngestHandler {
   const bool batch_mode_;
   IngestResult result_;
   std::string body_error_;
+  bool rule_broken_ = false;
+  bool too_deep_ = false;
 
   int depth_ = 0;
   int skip_depth_ = 0;
@@ -547,21 +716,29 @@ class IngestHandler {
   std::string event_error_code_;
   std::string event_error_message_;
   rapidjson::StringBuffer buffer_;
-  rapidjson::Writer<rapidjson::StringBuffer> writer_;
+  JsonWriter writer_{buffer_};
 };
 
+// The order of IngestEvents' verdicts: a break of the JSON rule anywhere, then the
+// body's shape, then the events.
 absl::StatusOr<IngestResult> Ingest(std::string_view body, const IngestOptions& options) {
+  const std::string text = BlankHugeNumbers(body);
+  const int max_depth = kMaxJsonDepth + (options.path_type.empty() ? 2 : 0);
   IngestHandler handler(options);
-  rapidjson::MemoryStream stream(body.data(), body.size());
+  rapidjson::MemoryStream stream(text.data(), text.size());
   rapidjson::Reader reader;
-  rapidjson::ParseResult parsed =
-      reader.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag |
-                   rapidjson::kParseNumbersAsStringsFlag>(stream, handler);
-  if (!handler.body_error().empty()) return absl::InvalidArgumentError(handler.body_error());
-  if (parsed.IsError()) {
-    return absl::InvalidArgumentError(absl::StrCat("malformed JSON at byte ", parsed.Offset(), ": ",
-                                                   rapidjson::GetParseError_En(parsed.Code())));
+  const rapidjson::ParseResult parsed = reader.Parse<kReaderFlags>(stream, handler);
+  const bool stopped_by_shape = !handler.body_error().empty() && parsed.IsError() &&
+                                !handler.rule_broken() && !handler.too_deep();
+  if (parsed.IsError() && !stopped_by_shape) {
+    std::string error = RuleError(text, max_depth);
+    if (error.empty()) error = "malformed JSON: the oracle and RuleError disagree";
+    return absl::InvalidArgumentError(error);
   }
+  if (const std::string error = RuleError(text, max_depth); !error.empty()) {
+    return absl::InvalidArgumentError(error);
+  }
+  if (!handler.body_error().empty()) return absl::InvalidArgumentError(handler.body_error());
   if (absl::Status status = handler.Finish(); !status.ok()) return status;
   return std::move(handler.result());
 }
@@ -625,7 +802,14 @@ bool MatchesReference(std::string_view body, const std::string& path_type, size_
       reference::Ingest(body, Options(path_type, max_batch));
   const std::string where = absl::StrCat("path type \"", AbslView(path_type), "\", max ", max_batch,
                                          ", body ", Printable(body));
-  if (actual.status() != expected.status()) {
+  // A break of the JSON rule is compared by kind: the two describe it in their own words.
+  const auto verdict = [](const absl::Status& status) -> std::string {
+    const absl::string_view message = status.message();
+    if (absl::StartsWith(message, "malformed JSON")) return "malformed JSON";
+    if (absl::StartsWith(message, "JSON nests deeper")) return "too deep";
+    return status.ToString();
+  };
+  if (verdict(actual.status()) != verdict(expected.status())) {
     ADD_FAILURE() << where << "\n  got " << actual.status() << "\n  expected " << expected.status();
     return false;
   }
@@ -654,7 +838,7 @@ bool MatchesReference(std::string_view body, const std::string& path_type, size_
     check(got.index == want.index && got.message_id == want.message_id && got.type == want.type,
           absl::StrCat("event ", i, ": ", got.index, " ", got.message_id, " ", got.type,
                        "; expected ", want.index, " ", want.message_id, " ", want.type));
-    check(Canonical(got.json) == want.json,
+    check(Canonical(reference::BlankHugeNumbers(got.json)) == want.json,
           absl::StrCat("event ", i, " JSON\n    ", Printable(got.json),
                        "\n  is not the same document as\n    ", Printable(want.json)));
   }
@@ -1005,13 +1189,34 @@ TEST(EventIngestTest, EscapedNamesAndValuesAreReadDecoded) {
 }
 
 TEST(EventIngestTest, MalformedBodiesAreDescribedByPosition) {
-  auto result = IngestEvents(R"({"batch":[{"type":"track","n":1e400}]})", Options(""));
-  ASSERT_FALSE(result.ok());
-  EXPECT_EQ(result.status().message(),
-            "malformed JSON at byte 30: Number too big to be stored in double.");
-  result = IngestEvents("{\"a\":\"\xff\"}", Options("track"));
-  ASSERT_FALSE(result.ok());
-  EXPECT_EQ(result.status().message(), "malformed JSON at byte 6: Invalid encoding in string.");
+  struct Case {
+    std::string body;
+    std::string error;
+  };
+  for (const Case& c : {
+           Case{R"({"batch":[{"type":"track","n":1e400.5}]})",
+                "malformed JSON at byte 35: invalid number"},
+           Case{R"({"n":01})", "malformed JSON at byte 6: invalid number"},
+           Case{R"({"n":-})", "malformed JSON at byte 6: invalid number"},
+           Case{"{\"a\":\"\xff\"}", "malformed JSON at byte 6: invalid UTF-8"},
+           Case{"{\"a\":\"x\ty\"}",
+                "malformed JSON at byte 7: control character in a string (escape it)"},
+           Case{R"({"a":"\udc00"})",
+                "malformed JSON at byte 6: lone low surrogate in a \\u escape"},
+           Case{R"({"a":"\ud800\u0041"})",
+                "malformed JSON at byte 6: high surrogate in a \\u escape without a low one after "
+                "it"},
+           Case{R"({"a":"\q"})", "malformed JSON at byte 6: invalid escape"},
+           Case{R"({"a":1)", "malformed JSON at byte 6: unterminated object or array"},
+           Case{R"({"a":1} x)", "malformed JSON at byte 8: text after the end of the document"},
+           Case{std::string("{\"a\":1}\0", 8),
+                "malformed JSON at byte 7: text after the end of the document"},
+       }) {
+    auto result =
+        IngestEvents(c.body, Options(c.body.find("batch") != std::string::npos ? "" : "track"));
+    ASSERT_FALSE(result.ok()) << c.body;
+    EXPECT_EQ(result.status().message(), c.error) << c.body;
+  }
 }
 
 }  // namespace

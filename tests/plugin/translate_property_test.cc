@@ -107,12 +107,17 @@ Accounting CheckCall(std::span<const std::string_view> events, const TranslateOu
   return seen;
 }
 
+// The corpus's deep events, kept within the JSON rule's 64 levels (the host refuses
+// deeper events at its door); a property nests two levels below the event.
+constexpr uint32_t kCorpusMaxDepth = 60;
+
 class CorpusPropertyTest : public ::testing::TestWithParam<std::pair<size_t, uint32_t>> {};
 
 TEST_P(CorpusPropertyTest, EveryBodyIsValidAndEveryEventAccountedFor) {
   const auto [events_per_call, batch_size] = GetParam();
   signal_bench::CorpusOptions options;
   options.event_count = 6000;
+  options.max_deep_levels = kCorpusMaxDepth;
   const signal_bench::Corpus corpus = signal_bench::GenerateCorpus(options);
   HightouchConfig config = TestConfig();
   config.batch_size = batch_size;
@@ -159,6 +164,7 @@ INSTANTIATE_TEST_SUITE_P(Translate, CorpusPropertyTest,
 TEST(CorpusPropertyTest, ValuesSurviveByteForByte) {
   signal_bench::CorpusOptions options;
   options.event_count = 3000;
+  options.max_deep_levels = kCorpusMaxDepth;
   const signal_bench::Corpus corpus = signal_bench::GenerateCorpus(options);
   const std::string library =
       R"("context":{"library":{"name":"datafly-signal","version":")" SIGNAL_HIGHTOUCH_VERSION
@@ -238,6 +244,7 @@ std::string Mutate(signal_bench::CorpusRng& rng, std::string event) {
 TEST(MutationPropertyTest, BrokenEventsAreRejectedAndBodiesStayValid) {
   signal_bench::CorpusOptions options;
   options.event_count = 2000;
+  options.max_deep_levels = kCorpusMaxDepth;
   options.large_per_mille = 0;  // keep the run short; size limits are tested elsewhere
   const signal_bench::Corpus corpus = signal_bench::GenerateCorpus(options);
   signal_bench::CorpusRng rng(7);

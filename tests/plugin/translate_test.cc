@@ -637,24 +637,24 @@ std::string EventWithDepth(int depth) {
          std::string(static_cast<size_t>(depth - 2), ']') + "}}";
 }
 
-TEST(TranslateTest, NestingUpTo1022LevelsIsAccepted) {
+TEST(TranslateTest, NestingUpTo64LevelsIsAccepted) {
   const std::string body = BodyFor(EventWithDepth(json::kMaxEventDepth));
   EXPECT_EQ(StrictJsonError(body), "");
 }
 
-TEST(TranslateTest, NestingOf1023LevelsIsInvalid) {
+TEST(TranslateTest, NestingOf65LevelsIsInvalid) {
   const RejectionSeen seen = RejectionFor(EventWithDepth(json::kMaxEventDepth + 1));
   EXPECT_EQ(seen.reason, "invalid_json");
-  EXPECT_EQ(seen.message, "invalid JSON at byte 1100: nesting too deep");
+  EXPECT_EQ(seen.message, "invalid JSON at byte 142: nesting too deep");
 }
 
 TEST(TranslateTest, DeepContextAndTopLevelMembersAreLimitedToo) {
   const std::string deep_context =
-      R"({"type":"track","anonymousId":"a","event":"E","context":{"x":)" + std::string(1021, '[') +
-      std::string(1021, ']') + "}}";
-  EXPECT_EQ(RejectionFor(deep_context).message, "invalid JSON at byte 1081: nesting too deep");
-  const std::string deep_unknown = R"({"extra":)" + std::string(1022, '[') + "}";
-  EXPECT_EQ(RejectionFor(deep_unknown).message, "invalid JSON at byte 1030: nesting too deep");
+      R"({"type":"track","anonymousId":"a","event":"E","context":{"x":)" + std::string(63, '[') +
+      std::string(63, ']') + "}}";
+  EXPECT_EQ(RejectionFor(deep_context).message, "invalid JSON at byte 123: nesting too deep");
+  const std::string deep_unknown = R"({"extra":)" + std::string(64, '[') + "}";
+  EXPECT_EQ(RejectionFor(deep_unknown).message, "invalid JSON at byte 72: nesting too deep");
 }
 
 }  // namespace
