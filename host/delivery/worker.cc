@@ -296,8 +296,12 @@ void Worker::ApplyRefresh(RefreshData data) {
     Unhold(new_revision ? "a new revision was saved" : "the integration was resumed",
            /*write_status=*/!store_says_active);
   }
-  // A new config may well fix what the plugin failed on: its backoff starts over.
-  if (new_revision) plugin_failures_ = 0;
+  // A new config may well fix what the plugin failed on: its backoff starts over, and
+  // a pause of its own ends (a vendor's throttle does not).
+  if (new_revision) {
+    plugin_failures_ = 0;
+    if (pause_until_ms_ == plugin_pause_until_ms_) pause_until_ms_ = 0;
+  }
   queue_may_have_due_ = true;
 }
 

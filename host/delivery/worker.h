@@ -183,8 +183,9 @@ class Worker {
   bool queue_may_have_due_ = true;
   int64_t last_lease_ms_ = 0;
   int64_t pause_until_ms_ = 0;
-  uint32_t plugin_failures_ = 0;  // plugin calls in a row that got no answer
-  size_t lease_event_bytes_ = 0;  // mean payload size of the last lease
+  uint32_t plugin_failures_ = 0;       // plugin calls in a row that got no answer
+  int64_t plugin_pause_until_ms_ = 0;  // the end of the last pause BackOffPlugin made
+  size_t lease_event_bytes_ = 0;       // mean payload size of the last lease
   ResponsePolicy policy_;
   HoldControl hold_;
   OutcomeCommitter committer_;

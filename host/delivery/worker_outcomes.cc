@@ -211,7 +211,8 @@ void Worker::Pause(int64_t until) {
 // waits, longer after each failure in a row, up to the retry policy's maximum.
 void Worker::BackOffPlugin(int64_t now) {
   ++plugin_failures_;
-  Pause(now + static_cast<int64_t>(backoff_->CeilingMs(plugin_failures_)));
+  plugin_pause_until_ms_ = now + static_cast<int64_t>(backoff_->CeilingMs(plugin_failures_));
+  Pause(plugin_pause_until_ms_);
 }
 
 void Worker::OnSplit(std::vector<Item> items, int64_t now) {

@@ -139,6 +139,46 @@ TEST_F(DeliveryFailureTest, PluginThatIsDownBacksOffAndLosesNothing) {
   EXPECT_THAT(DeadLetters(id), IsEmpty());
 }
 
+TEST_F(DeliveryFailureTest, ANewRevisionEndsThePluginsBackoff) {
+  delivery_test::ScriptedStub& stub = UseScriptedStub();
+  std::atomic<bool> broken{true};
+  v1::Integration::StubInterface* real = plugin_->stub();
+  stub.SetTranslate([&broken, real](const v1::TranslateRequest& request,
+                                    v1::TranslateResponse* response) {
+    if (broken.load()) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "invalid config");
+    grpc::ClientContext context;
+    return real->Translate(&context, request, response);
+  });
+  // Every call fails: after one failed batch the integration waits 5 s.
+  InstallOptions options = RetryPolicy(/*max_attempts=*/5, /*window_s=*/3600);
+  options.tweak = [](v1::DeliverySettings& settings) {
+    settings.mutable_retry()->set_max_attempts(5);
+    settings.mutable_retry()->set_retry_window_s(3600);
+    settings.mutable_retry()->set_initial_backoff_ms(5000);
+    settings.mutable_retry()->set_max_backoff_ms(60000);
+  };
+  const std::string id = Install(options);
+  StartEngine();
+  Enqueue(id, 20, "cfg");
+  ASSERT_TRUE(PollUntil([&] { return Attempts(id, "transient").size() == 1; }));
+  const int calls = stub.translate_calls.load();
+  EXPECT_LE(calls, 2 * 20 - 1);  // bisected once, then waiting
+
+  // The operator fixes the config: new events go out at once, not after the pause.
+  broken = false;
+  RevisionRecord fixed = ValidatedRevision(options);
+  fixed.integration_id = id;
+  fixed.org_id = "org_default";
+  ASSERT_TRUE(store_->AddRevision(fixed).ok());
+  ASSERT_TRUE(engine_->Refresh(id).ok());
+  const std::vector<std::string> fresh = Enqueue(id, 5, "fresh");
+  ASSERT_TRUE(PollUntil([&] { return fake_->GetStats().events_accepted >= 5; },
+                        std::chrono::milliseconds(3000)));
+  std::multiset<std::string> accepted = AcceptedMessageIds();
+  for (const std::string& message_id : fresh) EXPECT_EQ(accepted.count(message_id), 1u);
+  EXPECT_THAT(DeadLetters(id), IsEmpty());
+}
+
 TEST_F(DeliveryFailureTest, OnePoisonousEventIsBisectedOutAndTheOthersDelivered) {
   delivery_test::ScriptedStub& stub = UseScriptedStub();
   v1::Integration::StubInterface* real = plugin_->stub();
