@@ -21,14 +21,16 @@
 //     counted in the store (ScheduleRetry), retried with the integration's backoff,
 //     and dead-lettered only once the SAME retry policy is spent (attempts AND
 //     window), as translate_failed / translate_incomplete / classify_failed with
-//     the gRPC status. A failing batch is bisected first (translation.h) when the
-//     failure may come from one event, so one poisonous event cannot hold back the
-//     others. A plugin that does not answer at all (UNAVAILABLE, DEADLINE_EXCEEDED)
-//     is not bisected: the batch gets one counted attempt and the whole integration
-//     pauses, longer after each failure in a row (the retry policy's backoff
-//     ceiling), so that a plugin that is down costs one batch an attempt per pause
-//     instead of burning every queued event into the dead-letter queue. Operators
-//     see the attempts in Live Events and the backoff in the log (one line per 5 s).
+//     the gRPC status. A failing batch is bisected first (translation.h; for Classify,
+//     response_policy.h) when the failure may come from one event, so one poisonous
+//     event cannot hold back the others. A plugin that does not answer at all
+//     (UNAVAILABLE, DEADLINE_EXCEEDED), or fails every call of a batch, is taken to be
+//     down: the batch gets one counted attempt and the whole integration pauses,
+//     longer after each such failure in a row (the retry policy's backoff ceiling),
+//     so that a plugin that is down costs one batch an attempt per pause instead of
+//     burning every queued event into the dead-letter queue. A new revision ends the
+//     pause. Operators see the attempts in Live Events and the backoff in the log
+//     (at most one line per 5 s).
 //   - Batches are cut at EngineOptions::max_translate_bytes of payload, far below the
 //     plugin channel's 64 MiB gRPC limit; an event alone over it is dead-lettered as
 //     event_too_large without reaching the plugin.
