@@ -14,6 +14,7 @@
 #include "host/auth/roles.h"
 #include "host/crypto/encoding.h"
 #include "host/crypto/ids.h"
+#include "host/delivery/attempt_format.h"
 #include "host/delivery/delivery_engine.h"
 #include "log.h"
 #include "names.h"
@@ -436,13 +437,18 @@ void AdminService::Impl::Health(ApiResponse& res) { SendJson(res, 200, R"({"stat
 void AdminService::Impl::Ready(ApiResponse& res) {
   bool started = deps_.ready != nullptr && deps_.ready->load();
   size_t plugins = deps_.plugins->size();
-  bool ready = started && plugins > 0;
-  const char* reason = !started       ? "starting or shutting down"
+  // While the store cannot take delivery outcomes the engine has paused delivery.
+  absl::Status store = deps_.engine != nullptr ? deps_.engine->StoreHealth() : absl::OkStatus();
+  bool ready = started && plugins > 0 && store.ok();
+  std::string reason = !started       ? "starting or shutting down"
                        : plugins == 0 ? "no plugin is loaded"
+                       : !store.ok()  ? std::string(store.message())
                                       : "";
-  SendJson(res, ready ? 200 : 503,
-           absl::StrCat(R"({"status":")", ready ? "ready" : "not_ready", R"(","plugins":)", plugins,
-                        R"(,"reason":")", reason, R"("})"));
+  std::string body = absl::StrCat(R"({"status":")", ready ? "ready" : "not_ready",
+                                  R"(","plugins":)", plugins, R"(,"reason":)");
+  delivery::AppendJsonString(body, reason);
+  body += "}";
+  SendJson(res, ready ? 200 : 503, body);
 }
 
 void AdminService::Impl::Metrics(ApiResponse& res) {

@@ -1,7 +1,8 @@
-// The delivery engine: for every installed integration, a worker that leases due
-// events from the store, batches them, has the integration's plugin translate them
-// into vendor requests, sends those through the shared HttpSender under a token
-// bucket, and acts on the plugin's classification of each response:
+// The delivery engine: for every installed integration, a worker (worker.h) that
+// leases due events from the queue, cuts them into batches by count and by bytes,
+// has the integration's plugin translate them into vendor requests, sends those
+// through the shared HttpSender under a token bucket, and acts on the plugin's
+// classification of each response (response_policy.h):
 //
 //   DELIVERED      the events leave the queue, committed together with the attempt
 //                  record and without the worker waiting (CompleteAndRecordAsync).
@@ -15,9 +16,33 @@
 //                  re-probe or a new revision (Refresh) resumes it.
 //   REJECT         dead letters with the classification code and the last response.
 //
-// Every vendor request (and every local rejection) becomes an AttemptRecord in the
-// store, then goes to the attempt listener. At-least-once: an event leaves the queue
-// only through Complete or DeadLetterEvents; leases are given back otherwise.
+// Failures of the machinery itself are bounded the same way (decisions):
+//   - A failed Translate or Classify call is an attempt like a vendor failure: it is
+//     counted in the store (ScheduleRetry), retried with the integration's backoff,
+//     and dead-lettered only once the SAME retry policy is spent (attempts AND
+//     window), as translate_failed / translate_incomplete / classify_failed with
+//     the gRPC status. A failing batch is bisected first (translation.h; for Classify,
+//     response_policy.h) when the failure may come from one event, so one poisonous
+//     event cannot hold back the others. A plugin that does not answer at all
+//     (UNAVAILABLE, DEADLINE_EXCEEDED), or fails every call of a batch, is taken to be
+//     down: the batch gets one counted attempt and the whole integration pauses,
+//     longer after each such failure in a row (the retry policy's backoff ceiling),
+//     so that a plugin that is down costs one batch an attempt per pause instead of
+//     burning every queued event into the dead-letter queue. A new revision ends the
+//     pause. Operators see the attempts in Live Events and the backoff in the log
+//     (at most one line per 5 s).
+//   - Batches are cut at EngineOptions::max_translate_bytes of payload, far below the
+//     plugin channel's 64 MiB gRPC limit; an event alone over it is dead-lettered as
+//     event_too_large without reaching the plugin.
+//   - When the store cannot write an outcome, the outcome is parked with its events
+//     still leased (outcome_committer.h): the integration sends nothing, writes are
+//     tried again at 100 ms doubling to 30 s, one log line per step, and the vendor
+//     never sees those events again. StoreHealth() reports it (the host's /readyz).
+//
+// Every vendor request (and every local rejection or plugin failure) becomes an
+// AttemptRecord in the store, then goes to the attempt listener. At-least-once: an
+// event leaves the queue only through Complete or DeadLetterEvents; leases are given
+// back otherwise.
 //
 // The engine knows no vendor: everything vendor-specific comes from the plugin's
 // gRPC service (Translate, Classify, CheckCredentials).
@@ -38,6 +63,7 @@
 #include "absl/time/time.h"
 #include "host/delivery/http_sender.h"
 #include "host/metrics/host_metrics.h"
+#include "host/store/delivery_queue.h"
 #include "host/store/store.h"
 #include "signal/integration/v1/integration.grpc.pb.h"
 
@@ -62,6 +88,14 @@ struct EngineOptions {
   // How long Stop() lets in-flight requests finish before abandoning them (their
   // events are released, not counted as attempted).
   absl::Duration stop_drain_timeout = absl::Seconds(30);
+  // Payload bytes handed to the plugin in one Translate call: batches are cut by bytes
+  // as well as by count. Keep it well below the plugin channel's gRPC message limit
+  // (LoadOptions::max_message_bytes, 64 MiB): the answer carries the translated
+  // events too. An event alone over it is dead-lettered as event_too_large.
+  size_t max_translate_bytes = 16u << 20;
+  // Backoff while the store cannot write outcomes or lease events.
+  absl::Duration store_retry_initial = absl::Milliseconds(100);
+  absl::Duration store_retry_max = absl::Seconds(30);
   HttpSender::Options sender;
   // Wall clock, unix milliseconds; empty: the system clock.
   std::function<int64_t()> now_ms;
@@ -81,7 +115,12 @@ struct IntegrationDeliveryStatus {
   size_t requests_in_flight = 0;
   // Passes the worker's loop has made; tests wait on it to know the worker looked.
   uint64_t passes = 0;
+  // While the store cannot write this integration's outcomes (or lease its events):
+  // what failed. Delivery is paused meanwhile. Empty otherwise.
+  std::string store_error;
 };
+
+class Worker;  // host/delivery/worker.h
 
 class DeliveryEngine {
  public:
@@ -94,6 +133,11 @@ class DeliveryEngine {
   // `store` and the plugins must outlive the engine; `metrics` may be null.
   DeliveryEngine(Store* store, PluginLookup plugins, metrics::HostMetrics* metrics,
                  EngineOptions options = {});
+  // The same, with the queue work (leases and outcomes) going through `queue`
+  // instead of `store` (which still provides the integrations and revisions); tests
+  // pass a decorator that injects store failures.
+  DeliveryEngine(Store* store, DeliveryQueue* queue, PluginLookup plugins,
+                 metrics::HostMetrics* metrics, EngineOptions options = {});
   ~DeliveryEngine();  // Stop()
   DeliveryEngine(const DeliveryEngine&) = delete;
   DeliveryEngine& operator=(const DeliveryEngine&) = delete;
@@ -116,16 +160,21 @@ class DeliveryEngine {
   absl::StatusOr<IntegrationDeliveryStatus> IntegrationStatus(std::string_view integration_id);
   std::vector<IntegrationDeliveryStatus> AllStatuses();
 
- private:
-  class Worker;  // one per integration, defined in the .cc
+  // OK while every worker can write its outcomes; Unavailable, naming an integration
+  // and the store's error, while any cannot (delivery is paused and retried with
+  // backoff meanwhile). Cheap: for readiness probes.
+  absl::Status StoreHealth() const;
 
+ private:
   void Log(std::string_view line) const;
   int64_t NowMs() const;
+  void PublishAttempt(const AttemptRecord& attempt);
   absl::Status StartWorkerLocked(const IntegrationRecord& record);
   void ReapRetiredLocked();
   void UpdateQueueDepthGauges();
 
   Store* const store_;
+  DeliveryQueue* const queue_;
   const PluginLookup plugins_;
   metrics::HostMetrics* const metrics_;
   EngineOptions options_;

@@ -14,6 +14,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "host/store/delivery_queue.h"
 
 namespace signal_host {
 
@@ -51,18 +52,6 @@ struct RevisionRecord {
   int64_t created_at_ms = 0;
 };
 
-// An event waiting for delivery to one integration.
-struct QueuedEvent {
-  int64_t seq = 0;  // queue order, unique across the store
-  std::string integration_id;
-  std::string message_id;
-  std::string payload;    // canonical Signal event JSON
-  uint32_t attempts = 0;  // delivery attempts made so far
-  int64_t enqueued_at_ms = 0;
-  int64_t first_attempt_at_ms = 0;  // 0 until the first attempt
-  int64_t next_attempt_at_ms = 0;   // not before this time
-};
-
 struct EnqueueItem {
   std::string_view integration_id;
   std::string_view message_id;
@@ -81,22 +70,6 @@ struct DeadLetter {
   uint32_t attempts = 0;
   int64_t created_at_ms = 0;
   bool replayed = false;
-};
-
-// One request sent to a vendor (or a local rejection), for Live Events.
-struct AttemptRecord {
-  int64_t id = 0;
-  std::string integration_id;
-  std::vector<std::string> message_ids;
-  std::string event_types;  // comma-separated distinct Signal types in the request
-  uint32_t attempt = 0;     // highest attempt number among its events
-  int32_t http_status = 0;  // 0: no response
-  int64_t latency_ms = 0;
-  std::string outcome;   // delivered, transient, throttle, split, setup_failure, reject
-  std::string request;   // method, url, headers (secrets redacted), truncated body
-  std::string response;  // truncated response body or transport error
-  std::string message;   // the plugin's classification message
-  int64_t created_at_ms = 0;
 };
 
 // Cursor pagination: items after `cursor` (opaque, empty = start), at most `limit`.
@@ -138,7 +111,7 @@ struct StoreOptions {
 // new segment, so a retried event may come back from Lease with a new seq; use the
 // seqs of the latest lease. One process at a time may open a given path (FailedPrecondition
 // otherwise). List methods return InvalidArgument for a cursor they did not issue.
-class Store {
+class Store : public DeliveryQueue {
  public:
   // `secrets` is required and must outlive the store.
   static absl::StatusOr<std::unique_ptr<Store>> Open(const StoreOptions& options,
@@ -165,49 +138,15 @@ class Store {
   // Newest first.
   virtual absl::StatusOr<PageResult<RevisionRecord>> ListRevisions(std::string_view integration_id,
                                                                    const Page& page) = 0;
-  virtual absl::Status SetStatus(std::string_view integration_id, std::string_view status,
-                                 std::string_view reason) = 0;
+  // SetStatus is declared by DeliveryQueue.
 
   // Queue. Enqueue returns only after the events are committed to disk; concurrent
   // callers are grouped into one transaction (group commit).
   // All items or none; an unknown integration id is NotFound. New events are due at
   // once (next_attempt_at = enqueued_at = clock_ms()).
   virtual absl::Status Enqueue(std::span<const EnqueueItem> items) = 0;
-  // Up to `max` events of the integration that are due (next_attempt_at <= now) and
-  // not already leased, earliest due first, ties in seq order (so events never retried
-  // come in enqueue order, and a retry whose time has come is not starved by new
-  // events). Cost is O(max + leased), whatever the queue depth. Leases live in memory:
-  // after a restart every queued event is due again (at-least-once).
-  virtual absl::StatusOr<std::vector<QueuedEvent>> Lease(std::string_view integration_id,
-                                                         size_t max, int64_t now_ms) = 0;
-  // Gives leased events back without change (e.g. the integration was held).
-  virtual void Release(std::span<const int64_t> seqs) = 0;
-  // Complete, ScheduleRetry, DeadLetterEvents and RecordAttempt return once committed
-  // but without waiting for an fsync of their own: the next durable commit (any other
-  // write) or checkpoint makes them durable. A power cut can undo them, which at worst
-  // delivers or retries an event again; it never loses one. A process crash loses none.
-  // Delivered: removes the events.
-  virtual absl::Status Complete(std::span<const int64_t> seqs) = 0;
-  // Failed but retryable: counts the attempt, schedules the next one, releases the lease.
-  virtual absl::Status ScheduleRetry(std::span<const int64_t> seqs, int64_t next_attempt_at_ms,
-                                     int64_t attempted_at_ms) = 0;
-  // Moves events to dead letters with a reason, atomically, and releases their leases.
-  // The dead letter's attempts is the event's count plus `attempts_added` (1 when the
-  // attempt that failed has not been counted with ScheduleRetry).
-  virtual absl::Status DeadLetterEvents(std::span<const int64_t> seqs, std::string_view reason,
-                                        std::string_view message, int32_t last_status,
-                                        std::string_view last_response,
-                                        uint32_t attempts_added) = 0;
-  // The delivery hot path: RecordAttempt and Complete in one transaction, without
-  // making the caller wait. Returns at once; `done` runs on the store's committer
-  // thread after the commit (OK, `recorded` has its id) or the failure (the events
-  // are still queued and leased: Release them). The events stay leased until then.
-  // `done` must be quick; it may call Release and QueueDepth but no write method.
-  using AsyncDone = std::function<void(absl::Status status, const AttemptRecord& recorded)>;
-  virtual void CompleteAndRecordAsync(std::vector<int64_t> seqs, AttemptRecord attempt,
-                                      AsyncDone done) = 0;
-  // Events queued (leased or not); kept in memory, so cheap. 0 for an unknown id.
-  virtual absl::StatusOr<size_t> QueueDepth(std::string_view integration_id) = 0;
+  // Lease, Release, Complete, ScheduleRetry, DeadLetterEvents, CompleteAndRecordAsync
+  // and QueueDepth are declared by DeliveryQueue (host/store/delivery_queue.h).
 
   // Dead letters.
   virtual absl::StatusOr<PageResult<DeadLetter>> ListDeadLetters(std::string_view integration_id,
@@ -226,7 +165,7 @@ class Store {
   // Attempt log with bounded retention (trimmed in amortised steps, so up to 1/16
   // above the limit between trims). Dead letters are trimmed the same way. Lists of
   // dead letters and attempts are newest first; empty filters match everything.
-  virtual absl::Status RecordAttempt(AttemptRecord& attempt) = 0;
+  // RecordAttempt is declared by DeliveryQueue.
   virtual absl::StatusOr<PageResult<AttemptRecord>> ListAttempts(std::string_view integration_id,
                                                                  std::string_view message_id,
                                                                  std::string_view outcome,
