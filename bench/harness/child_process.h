@@ -22,7 +22,8 @@ class ChildProcess {
   ~ChildProcess() { Stop(std::chrono::seconds(60)); }
 
   // stdout and stderr go to files, so a chatty child can never block on a full pipe.
-  // The child gets SIGTERM when this process dies. Dies (exit 2) if fork fails.
+  // The child gets SIGTERM when the calling THREAD ends (PR_SET_PDEATHSIG follows the
+  // thread), so start children from one that outlives them. Dies (exit 2) if fork fails.
   void Start(const std::vector<std::string>& argv, const std::string& stdout_path,
              const std::string& stderr_path,
              const std::vector<std::pair<std::string, std::string>>& extra_env = {});
