@@ -17,13 +17,9 @@
 // See --help and docs/PERFORMANCE.md ("End to end").
 
 #include <curl/curl.h>
-#include <fcntl.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
 #include <sys/types.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -36,7 +32,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <mutex>
 #include <optional>
@@ -51,15 +46,29 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "batch_bodies.h"
+#include "child_process.h"
 #include "event_corpus.h"
+#include "fake_control.h"
+#include "fatal.h"
+#include "host_control.h"
+#include "http_client.h"
 #include "rapidjson/document.h"
+#include "system_info.h"
 
 namespace {
 
+using bench_harness::BodyTemplate;
+using bench_harness::ChildProcess;
+using bench_harness::Die;
+using bench_harness::FakeStats;
+using bench_harness::HttpClient;
+using bench_harness::HttpResult;
+using bench_harness::LoadAverage;
+using bench_harness::ReadFile;
+using bench_harness::WithCommas;
+using bench_harness::WriteIdTail;
 using Clock = std::chrono::steady_clock;
-
-// The product page's credentials; the fake is started to accept them.
-constexpr char kVendorKey[] = "xxxxxxxxxxxxxxxxxxxx";
 
 constexpr char kUsage[] = R"USAGE(Usage: bench_e2e [flags]
 
@@ -117,11 +126,6 @@ struct Flags {
   int report_interval_s = 5;
   int drain_timeout_s = 900;
 };
-
-[[noreturn]] void Die(std::string_view message) {
-  std::cerr << "bench_e2e: " << message << "\n";
-  std::exit(2);
-}
 
 Flags ParseFlags(int argc, char** argv) {
   Flags flags;
@@ -202,26 +206,6 @@ Flags ParseFlags(int argc, char** argv) {
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
-
-std::string LoadAverage() {
-  std::string text = ReadFile("/proc/loadavg");
-  // "0.52 0.58 0.59 1/123 4567": keep the three averages.
-  size_t end = 0;
-  for (int fields = 0; fields < 3 && end != std::string::npos; ++fields) {
-    end = text.find(' ', end == 0 ? 0 : end + 1);
-  }
-  return end == std::string::npos ? text : text.substr(0, end);
-}
-
-// TcpExt counters of /proc/net/netstat: SYNs dropped because a listener's accept queue
-// was full (ListenOverflows) and all listen drops (ListenDrops). Machine-wide, so read
-// before and after the load; -1 when unreadable.
 std::pair<int64_t, int64_t> ListenOverflowsAndDrops() {
   const std::string text = ReadFile("/proc/net/netstat");
   size_t header = text.find("TcpExt:");
@@ -241,99 +225,7 @@ std::pair<int64_t, int64_t> ListenOverflowsAndDrops() {
 }
 
 // ---------------------------------------------------------------------------------------
-// Child processes
-
-class ChildProcess {
- public:
-  ChildProcess() = default;
-  ChildProcess(const ChildProcess&) = delete;
-  ChildProcess& operator=(const ChildProcess&) = delete;
-  ~ChildProcess() { Stop(std::chrono::seconds(60)); }
-
-  // stdout and stderr go to files, so a chatty child can never block on a full pipe.
-  void Start(const std::vector<std::string>& argv, const std::string& stdout_path,
-             const std::string& stderr_path,
-             const std::vector<std::pair<std::string, std::string>>& extra_env = {}) {
-    stdout_path_ = stdout_path;
-    name_ = argv[0];
-    std::vector<char*> raw;
-    for (const std::string& arg : argv) raw.push_back(const_cast<char*>(arg.c_str()));
-    raw.push_back(nullptr);
-    const pid_t parent = getpid();
-    pid_ = fork();
-    if (pid_ < 0) Die(absl::StrCat("fork: ", std::strerror(errno)));
-    if (pid_ == 0) {
-      // Children must not outlive a benchmark that was killed.
-      prctl(PR_SET_PDEATHSIG, SIGTERM);
-      if (getppid() != parent) _exit(127);
-      const int out = open(stdout_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      const int err = open(stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      if (out < 0 || err < 0) _exit(127);
-      dup2(out, STDOUT_FILENO);
-      dup2(err, STDERR_FILENO);
-      close(out);
-      close(err);
-      for (const auto& [name, value] : extra_env) setenv(name.c_str(), value.c_str(), 1);
-      execv(raw[0], raw.data());
-      _exit(127);
-    }
-  }
-
-  pid_t pid() const { return pid_; }
-  bool Running() {
-    if (pid_ <= 0) return false;
-    int status = 0;
-    if (waitpid(pid_, &status, WNOHANG) == pid_) {
-      exit_status_ = status;
-      pid_ = -1;
-      return false;
-    }
-    return true;
-  }
-
-  // Waits for a stdout line starting with `prefix`; returns the rest of the line.
-  std::string WaitForLine(std::string_view prefix, std::chrono::seconds timeout) {
-    const auto deadline = Clock::now() + timeout;
-    while (Clock::now() < deadline) {
-      std::istringstream lines(ReadFile(stdout_path_));
-      for (std::string line; std::getline(lines, line);) {
-        if (line.rfind(prefix, 0) == 0) return line.substr(prefix.size());
-      }
-      if (!Running())
-        Die(absl::StrCat(name_, " exited before printing \"", std::string(prefix), "\""));
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    Die(absl::StrCat(name_, " did not print \"", std::string(prefix), "\" in time"));
-  }
-
-  // SIGTERM, then SIGKILL after `grace`. Returns the exit code (-1 if killed or unknown).
-  int Stop(std::chrono::seconds grace) {
-    if (pid_ <= 0) {
-      return exit_status_ >= 0 && WIFEXITED(exit_status_) ? WEXITSTATUS(exit_status_) : -1;
-    }
-    kill(pid_, SIGTERM);
-    const auto deadline = Clock::now() + grace;
-    int status = 0;
-    while (Clock::now() < deadline) {
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        exit_status_ = status;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    kill(pid_, SIGKILL);
-    waitpid(pid_, &status, 0);
-    pid_ = -1;
-    return -1;
-  }
-
- private:
-  std::string name_;
-  std::string stdout_path_;
-  pid_t pid_ = -1;
-  int exit_status_ = -1;
-};
+// Process statistics
 
 // RSS of a process in KiB, from /proc/<pid>/status (0 if gone).
 int64_t RssKib(pid_t pid, std::string_view field = "VmRSS:") {
@@ -372,130 +264,6 @@ double SelfCpuSeconds() {
   getrusage(RUSAGE_SELF, &usage);
   auto secs = [](const timeval& tv) { return tv.tv_sec + tv.tv_usec / 1e6; };
   return secs(usage.ru_utime) + secs(usage.ru_stime);
-}
-
-// ---------------------------------------------------------------------------------------
-// HTTP (libcurl, one easy handle per thread so the connection is kept alive)
-
-size_t AppendBody(char* data, size_t size, size_t count, void* out) {
-  static_cast<std::string*>(out)->append(data, size * count);
-  return size * count;
-}
-
-struct HttpResult {
-  long status = 0;  // 0: transport error
-  std::string body;
-  std::string error;
-};
-
-class HttpClient {
- public:
-  HttpClient() : curl_(curl_easy_init()) {
-    if (curl_ == nullptr) Die("curl_easy_init failed");
-    curl_easy_setopt(curl_, CURLOPT_WRITEFUNCTION, AppendBody);
-    curl_easy_setopt(curl_, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl_, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(curl_, CURLOPT_TIMEOUT_MS, 60000L);
-    curl_easy_setopt(curl_, CURLOPT_ERRORBUFFER, error_);
-  }
-  ~HttpClient() {
-    curl_easy_cleanup(curl_);
-    curl_slist_free_all(headers_);
-  }
-  HttpClient(const HttpClient&) = delete;
-  HttpClient& operator=(const HttpClient&) = delete;
-
-  // Headers sent with every request of this client ("Expect:" is always added: curl
-  // would otherwise wait for "100 Continue" before sending a large body).
-  void SetHeaders(const std::vector<std::string>& headers) {
-    curl_slist_free_all(headers_);
-    headers_ = curl_slist_append(nullptr, "Expect:");
-    for (const std::string& header : headers)
-      headers_ = curl_slist_append(headers_, header.c_str());
-  }
-
-  HttpResult Get(const std::string& url) { return Perform(url, nullptr, 0); }
-  HttpResult Post(const std::string& url, const char* body, size_t size) {
-    return Perform(url, body, size);
-  }
-
- private:
-  HttpResult Perform(const std::string& url, const char* body, size_t size) {
-    HttpResult result;
-    error_[0] = '\0';
-    curl_easy_setopt(curl_, CURLOPT_URL, url.c_str());
-    curl_easy_setopt(curl_, CURLOPT_HTTPHEADER, headers_);
-    curl_easy_setopt(curl_, CURLOPT_WRITEDATA, &result.body);
-    if (body != nullptr) {
-      curl_easy_setopt(curl_, CURLOPT_POST, 1L);
-      curl_easy_setopt(curl_, CURLOPT_POSTFIELDS, body);
-      curl_easy_setopt(curl_, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(size));
-    } else {
-      curl_easy_setopt(curl_, CURLOPT_HTTPGET, 1L);
-    }
-    const CURLcode code = curl_easy_perform(curl_);
-    if (code != CURLE_OK) {
-      result.error = error_[0] != '\0' ? error_ : curl_easy_strerror(code);
-      return result;
-    }
-    curl_easy_getinfo(curl_, CURLINFO_RESPONSE_CODE, &result.status);
-    return result;
-  }
-
-  CURL* curl_;
-  curl_slist* headers_ = nullptr;
-  char error_[CURL_ERROR_SIZE];
-};
-
-// ---------------------------------------------------------------------------------------
-// Request bodies
-
-// A /v1/batch body built from consecutive corpus events, with the offsets of the last
-// 12 characters of each event's messageId, which are rewritten per request so that
-// every posted event carries its own id.
-struct BodyTemplate {
-  std::string body;
-  std::vector<size_t> id_tail_offsets;
-};
-
-constexpr size_t kIdLength = 36;  // 8-4-4-4-12
-constexpr size_t kIdTailLength = 12;
-
-std::vector<BodyTemplate> BuildTemplates(const signal_bench::Corpus& corpus, size_t batch,
-                                         uint32_t run_nonce) {
-  const size_t count = corpus.events.size();
-  // Enough templates that every corpus event is used once before a body repeats.
-  const size_t templates = std::max<size_t>(1, (count + batch - 1) / batch);
-  const std::string id_head = absl::StrFormat("%08x-0000-4000-8000-", run_nonce);
-  constexpr std::string_view kKey = "\"messageId\":\"";
-  std::vector<BodyTemplate> out(templates);
-  size_t next = 0;
-  for (BodyTemplate& tmpl : out) {
-    tmpl.body = "{\"batch\":[";
-    for (size_t i = 0; i < batch; ++i) {
-      if (i > 0) tmpl.body.push_back(',');
-      const std::string& event = corpus.events[next++ % count];
-      // The generator writes the top-level messageId first, right after "type".
-      const size_t key = event.find(kKey);
-      if (key == std::string::npos || key + kKey.size() + kIdLength > event.size()) {
-        Die("a corpus event has no messageId");
-      }
-      const size_t id_at = tmpl.body.size() + key + kKey.size();
-      tmpl.body.append(event);
-      tmpl.body.replace(id_at, id_head.size(), id_head);
-      tmpl.id_tail_offsets.push_back(id_at + kIdLength - kIdTailLength);
-    }
-    tmpl.body.append("]}");
-  }
-  return out;
-}
-
-void WriteIdTail(uint64_t sequence, char* out) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  for (int i = kIdTailLength - 1; i >= 0; --i) {
-    out[i] = kHex[sequence & 0xF];
-    sequence >>= 4;
-  }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -638,45 +406,6 @@ void RunConnection(const LoadPlan& plan, SharedCounters& counters, WorkerResult&
 }
 
 // ---------------------------------------------------------------------------------------
-// The fake's counters
-
-struct FakeStats {
-  bool ok = false;
-  uint64_t events_accepted = 0;
-  uint64_t events_recorded = 0;
-  uint64_t duplicate_message_ids = 0;
-  uint64_t bytes_received = 0;
-  std::string requests_by_status;  // as JSON text
-};
-
-FakeStats GetFakeStats(HttpClient& client, const std::string& fake_url) {
-  FakeStats stats;
-  HttpResult answer = client.Get(fake_url + "/_fake/stats");
-  if (answer.status != 200) return stats;
-  rapidjson::Document doc;
-  doc.Parse(answer.body.data(), answer.body.size());
-  if (doc.HasParseError() || !doc.IsObject()) return stats;
-  auto number = [&doc](const char* name) -> uint64_t {
-    auto it = doc.FindMember(name);
-    return it != doc.MemberEnd() && it->value.IsUint64() ? it->value.GetUint64() : 0;
-  };
-  stats.ok = true;
-  stats.events_accepted = number("events_accepted");
-  stats.events_recorded = number("events_recorded");
-  stats.duplicate_message_ids = number("duplicate_message_ids");
-  stats.bytes_received = number("bytes_received");
-  auto by_status = doc.FindMember("requests_by_status");
-  if (by_status != doc.MemberEnd() && by_status->value.IsObject()) {
-    for (auto& member : by_status->value.GetObject()) {
-      absl::StrAppend(&stats.requests_by_status, stats.requests_by_status.empty() ? "" : " ",
-                      member.name.GetString(), ":",
-                      member.value.IsUint64() ? member.value.GetUint64() : 0);
-    }
-  }
-  return stats;
-}
-
-// ---------------------------------------------------------------------------------------
 // Summary helpers
 
 struct Percentiles {
@@ -729,36 +458,10 @@ double RssSlopeMibPerMin(const std::vector<RssSample>& samples, double from_s) {
   return (n * sxy - sx * sy) / denominator;
 }
 
-std::string WithCommas(uint64_t value) {
-  std::string digits = std::to_string(value);
-  std::string out;
-  for (size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0) out.push_back(',');
-    out.push_back(digits[i]);
-  }
-  return out;
-}
-
-std::string RunCommand(const std::string& command) {
-  std::string out;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return out;
-  char buffer[4096];
-  while (size_t n = fread(buffer, 1, sizeof buffer, pipe)) out.append(buffer, n);
-  pclose(pipe);
-  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
-  return out;
-}
-
-std::string ShellQuote(const std::string& text) {
-  std::string out = "'";
-  for (char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
+  bench_harness::SetProgramName("bench_e2e");
   const Flags flags = ParseFlags(argc, argv);
   signal(SIGPIPE, SIG_IGN);
   curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -785,7 +488,7 @@ int main(int argc, char** argv) {
   const uint32_t run_nonce = static_cast<uint32_t>(
       std::chrono::system_clock::now().time_since_epoch().count() ^ (getpid() << 16));
   const std::vector<BodyTemplate> templates =
-      BuildTemplates(corpus, static_cast<size_t>(flags.batch), run_nonce);
+      bench_harness::BuildTemplates(corpus, static_cast<size_t>(flags.batch), run_nonce);
   size_t body_bytes = 0;
   for (const BodyTemplate& t : templates) body_bytes += t.body.size();
   const double mean_body_bytes = static_cast<double>(body_bytes) / templates.size();
@@ -796,12 +499,16 @@ int main(int argc, char** argv) {
 
   // fake-hightouch.
   ChildProcess fake;
+  constexpr const char* kVendorKey = bench_harness::kVendorKey;
   fake.Start(
       {flags.fake_bin, "--port", "0", "--write-key", kVendorKey, "--api-key", kVendorKey,
        "--source", "src-12345:12345", "--message-id-window", std::to_string(flags.dup_window),
        "--max-recorded-events", "1000"},
       work_dir + "/fake.out", work_dir + "/fake.err");
-  const std::string fake_url = fake.WaitForLine("listening on ", std::chrono::seconds(30));
+  const absl::StatusOr<std::string> fake_listening =
+      fake.WaitForLine("listening on ", std::chrono::seconds(30));
+  if (!fake_listening.ok()) Die(std::string(fake_listening.status().message()));
+  const std::string fake_url = *fake_listening;
 
   // signal-delivery-host.
   std::vector<std::string> host_argv = {flags.host_bin,
@@ -823,49 +530,32 @@ int main(int argc, char** argv) {
   std::vector<std::pair<std::string, std::string>> host_env;
   if (flags.host_nodelay_preload) host_env.emplace_back("LD_PRELOAD", SIGNAL_NODELAY_PRELOAD);
   host.Start(host_argv, work_dir + "/host.out", work_dir + "/host.log", host_env);
-  const std::string admin_url = host.WaitForLine("admin listening on ", std::chrono::seconds(60));
-  const std::string events_url = host.WaitForLine("events listening on ", std::chrono::seconds(60));
-  const std::string pipeline_key =
-      host.WaitForLine("pipeline default key: ", std::chrono::seconds(60));
-  const std::string token =
-      RunCommand(absl::StrCat(ShellQuote(flags.host_bin), " token --role editor --data-dir ",
-                              ShellQuote(data_dir), " --ttl 86400"));
+  const absl::StatusOr<bench_harness::HostEndpoints> endpoints =
+      bench_harness::WaitForHostEndpoints(host, std::chrono::seconds(60));
+  if (!endpoints.ok()) Die(std::string(endpoints.status().message()));
+  const std::string& admin_url = endpoints->admin_url;
+  const std::string& events_url = endpoints->events_url;
+  const std::string& pipeline_key = endpoints->pipeline_key;
+  const std::string token = bench_harness::MintEditorToken(flags.host_bin, data_dir);
   if (token.empty()) Die("signal-delivery-host token printed nothing");
 
   // Install Hightouch.
-  std::string config =
-      R"("api_key":"xxxxxxxxxxxxxxxxxxxx","workspace_id":"ws-12345","source_id":"src-12345")";
-  if (flags.tuned) config += R"(,"batch_size":500,"rate_limit_rps":1000,"rate_limit_burst":2000)";
+  std::string config = bench_harness::kHightouchCredentials;
+  if (flags.tuned) config += absl::StrCat(",", bench_harness::kTunedDelivery);
   if (!flags.config_extra.empty()) config += "," + flags.config_extra;
-  const std::string install_body =
-      absl::StrCat(R"({"name":"Hightouch","variant":"default","config":{)", config,
-                   R"(},"delivery_mode":"server_side"})");
   HttpClient admin;
   admin.SetHeaders({"Authorization: Bearer " + token, "Content-Type: application/json"});
-  HttpResult installed = admin.Post(admin_url + "/v1/admin/integration-catalog/hightouch/install",
-                                    install_body.data(), install_body.size());
-  if (installed.status != 201) {
-    Die(absl::StrCat("install answered ", installed.status, ": ", installed.body, installed.error));
+  const bench_harness::Installed installed =
+      bench_harness::InstallHightouch(admin, admin_url, config);
+  if (installed.answer.status != 201) {
+    Die(absl::StrCat("install answered ", installed.answer.status, ": ", installed.answer.body,
+                     installed.answer.error));
   }
-  std::string integration_id;
-  std::string delivery_settings;
-  {
-    rapidjson::Document doc;
-    doc.Parse(installed.body.data(), installed.body.size());
-    if (!doc.HasParseError() && doc.IsObject() && doc.HasMember("integration") &&
-        doc["integration"].HasMember("id")) {
-      integration_id = doc["integration"]["id"].GetString();
-    }
-    const size_t at = installed.body.find("\"delivery_settings\":");
-    if (at != std::string::npos) {
-      const size_t end = installed.body.find(",\"retry\"", at);
-      delivery_settings =
-          installed.body.substr(at + 20, end == std::string::npos ? 200 : end - at - 20);
-    }
-  }
+  const std::string& integration_id = installed.integration_id;
+  const std::string& delivery_settings = installed.delivery_settings;
 
   HttpClient monitor;
-  const FakeStats baseline = GetFakeStats(monitor, fake_url);
+  const FakeStats baseline = bench_harness::GetFakeStats(monitor, fake_url);
   if (!baseline.ok) Die("GET /_fake/stats failed");
 
   std::cout << "bench_e2e: " << flags.duration_s << " s, " << flags.connections << " connections, "
@@ -923,7 +613,7 @@ int main(int argc, char** argv) {
       break;
     }
     sample_rss(now);
-    const FakeStats stats = GetFakeStats(monitor, fake_url);
+    const FakeStats stats = bench_harness::GetFakeStats(monitor, fake_url);
     const uint64_t delivered = stats.events_accepted - baseline.events_accepted;
     const uint64_t accepted = counters.events_accepted.load();
     const uint64_t lat_sum = counters.latency_sum_us.load(),
@@ -956,7 +646,7 @@ int main(int argc, char** argv) {
   const double fake_cpu_load = CpuSeconds(fake.pid()) - fake_cpu_0;
   const double self_cpu_load = SelfCpuSeconds() - self_cpu_0;
   {
-    const FakeStats stats = GetFakeStats(monitor, fake_url);
+    const FakeStats stats = bench_harness::GetFakeStats(monitor, fake_url);
     delivered_at_end_of_load = stats.events_accepted - baseline.events_accepted;
   }
 
@@ -968,7 +658,7 @@ int main(int argc, char** argv) {
   bool drained = false;
   Clock::time_point next_rss = load_end + std::chrono::seconds(flags.report_interval_s);
   while (!host_died) {
-    final_stats = GetFakeStats(monitor, fake_url);
+    final_stats = bench_harness::GetFakeStats(monitor, fake_url);
     const uint64_t delivered = final_stats.events_accepted - baseline.events_accepted;
     const uint64_t unique =
         delivered - (final_stats.duplicate_message_ids - baseline.duplicate_message_ids);
@@ -1006,7 +696,7 @@ int main(int argc, char** argv) {
   }
   // Late duplicates would arrive within a moment of the last event.
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  final_stats = GetFakeStats(monitor, fake_url);
+  final_stats = bench_harness::GetFakeStats(monitor, fake_url);
   const double host_cpu_total = host.Running() ? CpuSeconds(host.pid()) - host_cpu_0 : 0;
   const double fake_cpu_total = CpuSeconds(fake.pid()) - fake_cpu_0;
 

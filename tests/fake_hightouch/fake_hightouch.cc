@@ -1,6 +1,7 @@
 #include "fake_hightouch.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <httplib.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -192,6 +193,29 @@ void ShutdownServerSockets(std::string_view local_addr, int local_port, std::str
 // Message ids are remembered by a 128-bit fingerprint from two unrelated hash functions rather
 // than by their text (about 20 bytes each instead of about 90, and no allocation per id); a
 // false duplicate among even 10^8 distinct ids has a probability below 10^-20.
+// One line of the message id log.
+void AppendIdLine(std::string& out, std::string_view message_id) {
+  const size_t start = out.size();
+  out.append(message_id);
+  for (size_t i = start; i < out.size(); ++i) {
+    if (out[i] == '\n' || out[i] == '\r') out[i] = ' ';
+  }
+  out.push_back('\n');
+}
+
+// Writes all of `text` (nothing to do for fd -1); false with errno on failure.
+bool WriteAll(int fd, std::string_view text) {
+  while (fd >= 0 && !text.empty()) {
+    const ssize_t written = write(fd, text.data(), text.size());
+    if (written < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    text.remove_prefix(static_cast<size_t>(written));
+  }
+  return true;
+}
+
 absl::uint128 MessageIdFingerprint(std::string_view message_id) {
   return absl::MakeUint128(absl::Hash<std::string_view>{}(message_id),
                            std::hash<std::string_view>{}(message_id));
@@ -374,7 +398,10 @@ class FakeHightouch::Impl {
     for (const Source& source : options_.sources) sources_[source.id] = source;
   }
 
-  ~Impl() { Stop(); }
+  ~Impl() {
+    Stop();
+    if (message_id_log_fd_ >= 0) close(message_id_log_fd_);
+  }
 
   absl::Status Start();
   void Stop();
@@ -505,6 +532,7 @@ class FakeHightouch::Impl {
   mutable std::condition_variable records_cv_;
   std::vector<std::string> events_;
   absl::flat_hash_set<absl::uint128> seen_message_ids_;  // see MessageIdFingerprint
+  int message_id_log_fd_ = -1;                           // Options::message_id_log_path
   std::deque<RequestRecord> requests_;
   Stats stats_;
 
@@ -525,6 +553,15 @@ class FakeHightouch::Impl {
 absl::Status FakeHightouch::Impl::Start() {
   if (started_) return absl::FailedPreconditionError("the fake Hightouch was already started");
   started_ = true;
+  if (!options_.message_id_log_path.empty()) {
+    message_id_log_fd_ =
+        open(options_.message_id_log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (message_id_log_fd_ < 0) {
+      return absl::UnavailableError(absl::StrCat("cannot open the message id log ",
+                                                 options_.message_id_log_path, ": ",
+                                                 std::strerror(errno)));
+    }
+  }
   server_ = std::make_unique<BufferedServer>();
   const size_t threads = static_cast<size_t>(std::max(options_.worker_threads, 2));
   server_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
@@ -788,12 +825,19 @@ int FakeHightouch::Impl::ProcessIngest(const httplib::Request& req, httplib::Res
   // outside the CPU caches, so each probe is prefetched a few ids ahead.
   std::vector<absl::uint128> fingerprints;
   fingerprints.reserve(events->size());
+  std::string id_lines;
   for (const internal::IngestEvent& event : *events) {
     fingerprints.push_back(MessageIdFingerprint(event.message_id));
+    if (message_id_log_fd_ >= 0) AppendIdLine(id_lines, event.message_id);
   }
   {
     constexpr size_t kPrefetchAhead = 8;
     std::lock_guard<std::mutex> lock(records_mu_);
+    // Logged under the lock so the file's order is the order of acceptance; an event that
+    // cannot be logged is not accepted either.
+    if (!WriteAll(message_id_log_fd_, id_lines)) {
+      return answer(500, absl::StrCat("message id log: ", std::strerror(errno)));
+    }
     for (size_t i = 0; i < fingerprints.size() && i < kPrefetchAhead; ++i) {
       seen_message_ids_.prefetch(fingerprints[i]);
     }

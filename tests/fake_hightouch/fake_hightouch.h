@@ -39,6 +39,11 @@ struct Options {
   // Distinct messageIds remembered for duplicate detection, independently of the stored
   // events (~20 bytes each); ids first seen beyond this many are not checked.
   size_t message_id_window = 1'000'000;
+  // When set, the messageId of every accepted event is appended to this file, one a line
+  // (line breaks in an id become spaces), by one write(2) per request before the request is
+  // answered: the file survives a kill -9 of the fake and a restart appends to it, so a test
+  // can count every delivery per id across restarts.
+  std::string message_id_log_path;
   // REST requests allowed per API key (one key stands for one workspace) per window; 429 beyond.
   int rest_rate_limit = 200;
   std::chrono::milliseconds rest_rate_window{10'000};

@@ -316,6 +316,58 @@ TEST_F(FakeHightouchTest, CountsDuplicateMessageIds) {
   EXPECT_EQ(stats.duplicate_message_ids, 2u);
 }
 
+std::string TempPath(std::string_view name) {
+  const char* dir = std::getenv("TMPDIR");
+  return absl::StrCat(dir != nullptr && *dir != '\0' ? dir : "/tmp", "/", std::string(name), ".",
+                      getpid());
+}
+
+std::string FileText(const std::string& path) {
+  std::string text;
+  if (FILE* file = std::fopen(path.c_str(), "rb")) {
+    char buffer[4096];
+    while (size_t n = std::fread(buffer, 1, sizeof buffer, file)) text.append(buffer, n);
+    std::fclose(file);
+  }
+  return text;
+}
+
+TEST_F(FakeHightouchTest, MessageIdLogHasEveryAcceptedEventAndAppendsAcrossRestarts) {
+  const std::string log = TempPath("fake_message_ids");
+  std::remove(log.c_str());
+  Options options = TestOptions();
+  options.message_id_log_path = log;
+  options.max_recorded_events = 1;  // the log does not depend on the stored events
+  StartServer(options);
+  ASSERT_EQ(Ingest("/v1/batch", Batch({Event("a"), Event("b"), Event("a")}))->status, 200);
+  ASSERT_EQ(Ingest("/v1/track", Event("c"))->status, 200);
+  // Refused requests log nothing: a bad key, a poisoned batch, an injected status.
+  ASSERT_EQ(Ingest("/v1/batch", Batch({Event("x")}), Basic("nope:"))->status, 401);
+  ASSERT_TRUE(server_->SetFaults(R"({"poison_message_ids":["bad"]})").ok());
+  ASSERT_EQ(Ingest("/v1/batch", Batch({Event("y"), Event("bad")}))->status, 400);
+  ASSERT_TRUE(server_->SetFaults(R"({"statuses":[503]})").ok());
+  ASSERT_EQ(Ingest("/v1/batch", Batch({Event("z")}))->status, 503);
+  // An id with an escaped line break stays on one line.
+  ASSERT_EQ(Ingest("/v1/track", Event("d\\ne"))->status, 200);
+  EXPECT_EQ(FileText(log), "a\nb\na\nc\nd e\n");
+
+  // A second fake on the same file (as after a restart) appends.
+  server_->Stop();
+  StartServer(options);
+  ASSERT_EQ(Ingest("/v1/batch", Batch({Event("f")}))->status, 200);
+  EXPECT_EQ(FileText(log), "a\nb\na\nc\nd e\nf\n");
+  std::remove(log.c_str());
+}
+
+TEST_F(FakeHightouchTest, StartFailsWhenTheMessageIdLogCannotBeOpened) {
+  Options options = TestOptions();
+  options.message_id_log_path = "/nonexistent-dir-for-the-fake/ids";
+  FakeHightouch fake(options);
+  const absl::Status status = fake.Start();
+  EXPECT_FALSE(status.ok());
+  EXPECT_THAT(status.message(), HasSubstr("message id log"));
+}
+
 TEST_F(FakeHightouchTest, StopsStoringBeyondMaxRecordedEvents) {
   Options options = TestOptions();
   options.max_recorded_events = 2;
@@ -800,7 +852,7 @@ TEST(FakeHightouchBinary, HelpDocumentsEverythingAndExitsZero) {
   // Every flag main.cc accepts.
   for (const char* text : {"--port", "--host", "--write-key", "--api-key", "--source",
                            "--max-event-bytes", "--max-request-bytes", "--max-recorded-events",
-                           "--message-id-window", "--rest-rate-limit", "--latency-ms", "--threads",
+                           "--message-id-window", "--message-id-log", "--rest-rate-limit", "--latency-ms", "--threads",
                            "--faults", "--help"}) {
     EXPECT_THAT(output, HasSubstr(text));
   }

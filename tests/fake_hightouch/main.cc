@@ -34,6 +34,8 @@ FLAGS
   --message-id-window N     Distinct messageIds remembered for duplicate detection
                             (duplicate_message_ids), about 20 bytes each; ids first
                             seen beyond this many are not checked (default 1000000).
+  --message-id-log FILE     Append the messageId of every accepted event to FILE, one a
+                            line, before answering (survives kill -9; a restart appends).
   --rest-rate-limit N       REST requests allowed per API key per 10 s (default 200).
   --latency-ms N            Delay added to every ingest and REST answer (default 0).
   --threads N               Server worker threads, i.e. connections served at once
@@ -143,6 +145,8 @@ int main(int argc, char** argv) {
       }
     } else if (flag == "--message-id-window") {
       if (!ParseSize(value, &options.message_id_window)) return Fail("bad --message-id-window");
+    } else if (flag == "--message-id-log") {
+      options.message_id_log_path = value;
     } else if (flag == "--rest-rate-limit") {
       if (!ParseInt(value, &options.rest_rate_limit, 0)) return Fail("bad --rest-rate-limit");
     } else if (flag == "--latency-ms") {
