@@ -181,9 +181,9 @@ struct CheckedConfig {
 struct AdminRouteSpec {
   const char* name;
   Permission permission;
-  void (AdminService::Impl::*guarded)(const ApiRequest&, ApiResponse&, const Claims&);
-  void (AdminService::Impl::*open)(ApiResponse&);
-  bool query_token;
+  void (AdminService::Impl::*guarded)(const ApiRequest&, ApiResponse&, const Claims&) = nullptr;
+  void (AdminService::Impl::*open)(ApiResponse&) = nullptr;
+  bool query_token = false;
 };
 
 class AdminService::Impl {
@@ -209,7 +209,6 @@ class AdminService::Impl {
   ApiResponse Dispatch(AdminRoute route, const ApiRequest& req, const AdminAdmission& admission);
 
  private:
-
   // Authenticates, rate-limits and authorises; nullopt with the refusal in `res`.
   std::optional<Claims> Authorize(Permission permission, bool allow_query_token,
                                   const ApiRequest& req, ApiResponse& res);
@@ -292,8 +291,7 @@ void AdminService::Impl::Observe(const std::string& route, const ApiRequest& req
   }
 }
 
-std::optional<Claims> AdminService::Impl::Authorize(Permission permission,
-                                                    bool allow_query_token,
+std::optional<Claims> AdminService::Impl::Authorize(Permission permission, bool allow_query_token,
                                                     const ApiRequest& req, ApiResponse& res) {
   std::string token;
   if (!req.authorization.empty()) {
@@ -328,10 +326,10 @@ std::optional<Claims> AdminService::Impl::Authorize(Permission permission,
   RateDecision decision = limiter_.Acquire(absl::StrCat(claims->org_id, "/", claims->sub));
   if (!decision.allowed) {
     res.SetHeader("Retry-After", absl::StrCat(decision.retry_after_seconds));
-    SendError(res, 429, "RATE_LIMITED",
-              absl::StrCat("more than ", options_.rate_limit_per_minute,
-                           " requests in a minute; retry in ", decision.retry_after_seconds,
-                           " seconds"));
+    SendError(
+        res, 429, "RATE_LIMITED",
+        absl::StrCat("more than ", options_.rate_limit_per_minute,
+                     " requests in a minute; retry in ", decision.retry_after_seconds, " seconds"));
     return std::nullopt;
   }
   if (!Allows(claims->role, permission)) {
@@ -355,8 +353,8 @@ AdminAdmission AdminService::Impl::Admit(AdminRoute route, const ApiRequest& hea
     admission.admitted = true;
     return admission;
   }
-  std::optional<Claims> caller = Authorize(spec.permission, spec.query_token, head,
-                                           admission.refusal);
+  std::optional<Claims> caller =
+      Authorize(spec.permission, spec.query_token, head, admission.refusal);
   if (!caller) {
     Observe(spec.name, head, admission.refusal, admission.start);
     return admission;
@@ -388,46 +386,76 @@ ApiResponse AdminService::Impl::Handle(AdminRoute route, const ApiRequest& req) 
 
 const AdminRouteSpec& AdminService::Impl::SpecOf(AdminRoute route) {
   using I = AdminService::Impl;
-  static const AdminRouteSpec kCatalogList{"catalog_list", Permission::kRead, &I::ListCatalog};
-  static const AdminRouteSpec kCatalogGet{"catalog_get", Permission::kRead, &I::GetCatalogEntry};
-  static const AdminRouteSpec kInstall{"catalog_install", Permission::kWrite, &I::Install};
-  static const AdminRouteSpec kIntegrationsList{"integrations_list", Permission::kRead,
-                                           &I::ListIntegrations};
-  static const AdminRouteSpec kIntegrationGet{"integration_get", Permission::kRead, &I::GetIntegration};
-  static const AdminRouteSpec kIntegrationDelete{"integration_delete", Permission::kDelete,
-                                            &I::DeleteIntegration};
-  static const AdminRouteSpec kRevisionsList{"revisions_list", Permission::kRead, &I::ListRevisions};
-  static const AdminRouteSpec kRevisionGet{"revision_get", Permission::kRead, &I::GetRevision};
-  static const AdminRouteSpec kRevisionCreate{"revision_create", Permission::kWrite,
-                                         &I::CreateRevision};
-  static const AdminRouteSpec kDeadLettersList{"dead_letters_list", Permission::kRead,
-                                          &I::ListDeadLetters};
-  static const AdminRouteSpec kDeadLettersReplay{"dead_letters_replay", Permission::kDelete,
-                                            &I::ReplayDeadLetters};
-  static const AdminRouteSpec kLiveEventsList{"live_events_list", Permission::kRead,
-                                         &I::ListLiveEvents};
-  static const AdminRouteSpec kLiveEventsStream{"live_events_stream", Permission::kRead,
-                                           &I::StreamLiveEvents, nullptr, /*query_token=*/true};
-  static const AdminRouteSpec kHealth{"healthz", Permission::kRead, nullptr, &I::Health};
-  static const AdminRouteSpec kReady{"readyz", Permission::kRead, nullptr, &I::Ready};
-  static const AdminRouteSpec kMetrics{"metrics", Permission::kRead, nullptr, &I::Metrics};
+  static const AdminRouteSpec kCatalogList{
+      .name = "catalog_list", .permission = Permission::kRead, .guarded = &I::ListCatalog};
+  static const AdminRouteSpec kCatalogGet{
+      .name = "catalog_get", .permission = Permission::kRead, .guarded = &I::GetCatalogEntry};
+  static const AdminRouteSpec kInstall{
+      .name = "catalog_install", .permission = Permission::kWrite, .guarded = &I::Install};
+  static const AdminRouteSpec kIntegrationsList{.name = "integrations_list",
+                                                .permission = Permission::kRead,
+                                                .guarded = &I::ListIntegrations};
+  static const AdminRouteSpec kIntegrationGet{
+      .name = "integration_get", .permission = Permission::kRead, .guarded = &I::GetIntegration};
+  static const AdminRouteSpec kIntegrationDelete{.name = "integration_delete",
+                                                 .permission = Permission::kDelete,
+                                                 .guarded = &I::DeleteIntegration};
+  static const AdminRouteSpec kRevisionsList{
+      .name = "revisions_list", .permission = Permission::kRead, .guarded = &I::ListRevisions};
+  static const AdminRouteSpec kRevisionGet{
+      .name = "revision_get", .permission = Permission::kRead, .guarded = &I::GetRevision};
+  static const AdminRouteSpec kRevisionCreate{
+      .name = "revision_create", .permission = Permission::kWrite, .guarded = &I::CreateRevision};
+  static const AdminRouteSpec kDeadLettersList{
+      .name = "dead_letters_list", .permission = Permission::kRead, .guarded = &I::ListDeadLetters};
+  static const AdminRouteSpec kDeadLettersReplay{.name = "dead_letters_replay",
+                                                 .permission = Permission::kDelete,
+                                                 .guarded = &I::ReplayDeadLetters};
+  static const AdminRouteSpec kLiveEventsList{
+      .name = "live_events_list", .permission = Permission::kRead, .guarded = &I::ListLiveEvents};
+  static const AdminRouteSpec kLiveEventsStream{.name = "live_events_stream",
+                                                .permission = Permission::kRead,
+                                                .guarded = &I::StreamLiveEvents,
+                                                .query_token = true};
+  static const AdminRouteSpec kHealth{
+      .name = "healthz", .permission = Permission::kRead, .open = &I::Health};
+  static const AdminRouteSpec kReady{
+      .name = "readyz", .permission = Permission::kRead, .open = &I::Ready};
+  static const AdminRouteSpec kMetrics{
+      .name = "metrics", .permission = Permission::kRead, .open = &I::Metrics};
   switch (route) {
-    case AdminRoute::kCatalogList: return kCatalogList;
-    case AdminRoute::kCatalogGet: return kCatalogGet;
-    case AdminRoute::kCatalogInstall: return kInstall;
-    case AdminRoute::kIntegrationsList: return kIntegrationsList;
-    case AdminRoute::kIntegrationGet: return kIntegrationGet;
-    case AdminRoute::kIntegrationDelete: return kIntegrationDelete;
-    case AdminRoute::kRevisionsList: return kRevisionsList;
-    case AdminRoute::kRevisionGet: return kRevisionGet;
-    case AdminRoute::kRevisionCreate: return kRevisionCreate;
-    case AdminRoute::kDeadLettersList: return kDeadLettersList;
-    case AdminRoute::kDeadLettersReplay: return kDeadLettersReplay;
-    case AdminRoute::kLiveEventsList: return kLiveEventsList;
-    case AdminRoute::kLiveEventsStream: return kLiveEventsStream;
-    case AdminRoute::kHealth: return kHealth;
-    case AdminRoute::kReady: return kReady;
-    case AdminRoute::kMetrics: return kMetrics;
+    case AdminRoute::kCatalogList:
+      return kCatalogList;
+    case AdminRoute::kCatalogGet:
+      return kCatalogGet;
+    case AdminRoute::kCatalogInstall:
+      return kInstall;
+    case AdminRoute::kIntegrationsList:
+      return kIntegrationsList;
+    case AdminRoute::kIntegrationGet:
+      return kIntegrationGet;
+    case AdminRoute::kIntegrationDelete:
+      return kIntegrationDelete;
+    case AdminRoute::kRevisionsList:
+      return kRevisionsList;
+    case AdminRoute::kRevisionGet:
+      return kRevisionGet;
+    case AdminRoute::kRevisionCreate:
+      return kRevisionCreate;
+    case AdminRoute::kDeadLettersList:
+      return kDeadLettersList;
+    case AdminRoute::kDeadLettersReplay:
+      return kDeadLettersReplay;
+    case AdminRoute::kLiveEventsList:
+      return kLiveEventsList;
+    case AdminRoute::kLiveEventsStream:
+      return kLiveEventsStream;
+    case AdminRoute::kHealth:
+      return kHealth;
+    case AdminRoute::kReady:
+      return kReady;
+    case AdminRoute::kMetrics:
+      return kMetrics;
   }
   return kHealth;
 }

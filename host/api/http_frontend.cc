@@ -52,8 +52,8 @@ http::Response ErrorResponse(int status, std::string_view code, std::string_view
 }
 
 http::Admission Inline(http::Response response) {
-  http::Admission admission = http::Admission::Accept(
-      [response = std::move(response)](std::string) { return response; });
+  http::Admission admission =
+      http::Admission::Accept([response = std::move(response)](std::string) { return response; });
   admission.inline_handler = true;
   return admission;
 }
@@ -104,12 +104,11 @@ http::Admission MethodNotAllowed(const http::RequestHead& head, std::string allo
 }
 
 http::Admission NoRoute(const http::RequestHead& head, const RequestTarget& target) {
-  return http::Admission::Refuse(
-      ErrorResponse(404, "NOT_FOUND", absl::StrCat("no route for ", head.method, " ", target.path)));
+  return http::Admission::Refuse(ErrorResponse(
+      404, "NOT_FOUND", absl::StrCat("no route for ", head.method, " ", target.path)));
 }
 
-std::optional<RequestTarget> ParseTarget(const http::RequestHead& head,
-                                         http::Admission* refusal) {
+std::optional<RequestTarget> ParseTarget(const http::RequestHead& head, http::Admission* refusal) {
   std::string error;
   std::optional<RequestTarget> target = ParseRequestTarget(head.target, &error);
   if (!target) *refusal = http::Admission::Refuse(ErrorResponse(400, "BAD_REQUEST", error));
@@ -190,20 +189,19 @@ class AdminHandler : public http::Handler {
     AdminAdmission admission = admin_->Admit(route, request);
     if (!admission.admitted) return http::Admission::Refuse(ToHttp(std::move(admission.refusal)));
     AdminService* admin = admin_;
-    return http::Admission::Accept(
-        [admin, route, request = std::move(request),
-         admission = std::move(admission)](std::string body) mutable {
-          request.body = std::move(body);
-          return ToHttp(admin->Handle(route, request, admission));
-        });
+    return http::Admission::Accept([admin, route, request = std::move(request),
+                                    admission = std::move(admission)](std::string body) mutable {
+      request.body = std::move(body);
+      return ToHttp(admin->Handle(route, request, admission));
+    });
   }
 
   http::Response Asset(const std::string& name, const http::RequestHead& head) const {
     auto it = assets_.find(name);
     if (it == assets_.end()) {
-      return ErrorResponse(404, "NOT_FOUND", name == "index.html"
-                                                 ? "this build has no Management UI"
-                                                 : absl::StrCat("no UI file ", name));
+      return ErrorResponse(404, "NOT_FOUND",
+                           name == "index.html" ? "this build has no Management UI"
+                                                : absl::StrCat("no UI file ", name));
     }
     http::Response response;
     response.SetHeader("Cache-Control", "no-cache");
@@ -439,8 +437,8 @@ absl::Status HttpFrontend::Start() {
   };
   s.admin_server =
       std::make_unique<http::HttpServer>(prepare(s.options.admin, "admin"), s.admin_handler.get());
-  s.events_server = std::make_unique<http::HttpServer>(prepare(s.options.events, "event"),
-                                                       s.event_handler.get());
+  s.events_server =
+      std::make_unique<http::HttpServer>(prepare(s.options.events, "event"), s.event_handler.get());
   if (absl::Status status = s.admin_server->Start(); !status.ok()) return status;
   if (absl::Status status = s.events_server->Start(); !status.ok()) {
     s.admin_server->Stop();

@@ -47,7 +47,8 @@ std::optional<RequestTarget> ParseRequestTarget(std::string_view target, std::st
   RequestTarget parsed;
   const size_t question = target.find('?');
   std::string_view path = target.substr(0, question);
-  if (const size_t hash = path.find('#'); hash != std::string_view::npos) path = path.substr(0, hash);
+  if (const size_t hash = path.find('#'); hash != std::string_view::npos)
+    path = path.substr(0, hash);
   parsed.path = std::string(path);
   size_t start = 1;
   while (start <= path.size()) {

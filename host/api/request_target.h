@@ -13,8 +13,8 @@
 namespace signal_host::api {
 
 struct RequestTarget {
-  std::string path;                        // as sent (still encoded), without the query
-  std::vector<std::string> segments;       // decoded, without empty ones
+  std::string path;                          // as sent (still encoded), without the query
+  std::vector<std::string> segments;         // decoded, without empty ones
   std::map<std::string, std::string> query;  // decoded; the first value of each name
 };
 

@@ -3,6 +3,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+
 #include "host/http/ascii.h"
 
 namespace signal_host::http {

@@ -1,11 +1,5 @@
 #include "host/http/connection.h"
 
-#include <chrono>
-#include <cstdio>
-#include <future>
-#include <limits>
-#include <utility>
-
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
@@ -16,6 +10,11 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/write.hpp>
+#include <chrono>
+#include <cstdio>
+#include <future>
+#include <limits>
+#include <utility>
 
 #include "host/http/ascii.h"
 #include "host/http/text.h"
@@ -110,16 +109,16 @@ void Connection::WaitForRequest() {
   if (buffer_.size() > 0) return ReadHead();  // the next request is already here
   // Waiting for the first byte is the keep-alive idle time, not the head's deadline.
   stream_.expires_after(core_->options().limits.idle_timeout);
-  stream_.async_read_some(
-      buffer_.prepare(kIdleReadBytes),
-      [self = shared_from_this()](beast::error_code ec, size_t n) {
-        if (ec) {
-          if (ec == beast::error::timeout) ++self->core_->counters().idle_closes;
-          return self->DropSocket();
-        }
-        self->buffer_.commit(n);
-        self->ReadHead();
-      });
+  stream_.async_read_some(buffer_.prepare(kIdleReadBytes),
+                          [self = shared_from_this()](beast::error_code ec, size_t n) {
+                            if (ec) {
+                              if (ec == beast::error::timeout)
+                                ++self->core_->counters().idle_closes;
+                              return self->DropSocket();
+                            }
+                            self->buffer_.commit(n);
+                            self->ReadHead();
+                          });
 }
 
 void Connection::ReadHead() {
@@ -144,16 +143,16 @@ void Connection::OnHead(beast::error_code ec) {
     body_complete_ = false;
     if (timed_out) {
       ++core_->counters().header_timeouts;
-      return SendError(408, "REQUEST_TIMEOUT",
-                       Cat("the request head did not arrive within ",
-                                    Seconds(limits.header_timeout), " s"));
+      return SendError(
+          408, "REQUEST_TIMEOUT",
+          Cat("the request head did not arrive within ", Seconds(limits.header_timeout), " s"));
     }
     if (ec == bhttp::error::header_limit || ec == bhttp::error::buffer_overflow ||
         ec == net::error::no_buffer_space) {
       ++core_->counters().headers_too_large;
-      return SendError(431, "HEADERS_TOO_LARGE",
-                       Cat("the request head is larger than the limit of ",
-                                    limits.max_header_bytes, " bytes"));
+      return SendError(
+          431, "HEADERS_TOO_LARGE",
+          Cat("the request head is larger than the limit of ", limits.max_header_bytes, " bytes"));
     }
     if (IsQuietEnd(ec) || ec == bhttp::error::partial_message) return DropSocket();
     ++core_->counters().malformed_requests;
@@ -202,7 +201,7 @@ void Connection::BeginBody(Admission admission) {
     keep_alive_ = false;
     return SendError(415, "UNSUPPORTED_MEDIA_TYPE",
                      Cat("Content-Encoding \"", head_.HeaderValue("Content-Encoding"),
-                                  "\" is not supported; send identity, gzip or deflate"));
+                         "\" is not supported; send identity, gzip or deflate"));
   }
   Limits route_limits = limits;
   if (max_body != limits.max_body_bytes) {
@@ -217,7 +216,7 @@ void Connection::BeginBody(Admission admission) {
     keep_alive_ = false;
     return SendError(413, "PAYLOAD_TOO_LARGE",
                      Cat("the request body (Content-Length ", *length,
-                                  ") is larger than the limit of ", wire_limit_, " bytes"));
+                         ") is larger than the limit of ", wire_limit_, " bytes"));
   }
   decoder_ = std::make_unique<BodyDecoder>(*coding, max_body, limits.max_inflate_ratio);
   pending_handler_ = std::move(admission.handler);
@@ -256,21 +255,19 @@ void Connection::OnBodyRead(beast::error_code ec, size_t consumed) {
     keep_alive_ = false;
     if (DisarmDeadline()) {
       ++core_->counters().body_timeouts;
-      return SendError(408, "REQUEST_TIMEOUT",
-                       Cat("the request body did not arrive within ",
-                                    Seconds(limits.body_timeout), " s"));
+      return SendError(
+          408, "REQUEST_TIMEOUT",
+          Cat("the request body did not arrive within ", Seconds(limits.body_timeout), " s"));
     }
     if (IsQuietEnd(ec) || ec == bhttp::error::partial_message) return DropSocket();
     ++core_->counters().malformed_requests;
-    return SendError(400, "BAD_REQUEST",
-                     Cat("malformed request body: ", ec.message()));
+    return SendError(400, "BAD_REQUEST", Cat("malformed request body: ", ec.message()));
   }
   if (wire_read_ > wire_limit_) {
     ++core_->counters().bodies_too_large;
     keep_alive_ = false;
     return SendError(413, "PAYLOAD_TOO_LARGE",
-                     Cat("the request body is larger than the limit of ", wire_limit_,
-                                  " bytes"));
+                     Cat("the request body is larger than the limit of ", wire_limit_, " bytes"));
   }
   BodyDecoder::Result result = decoder_->Feed(std::string_view(scratch_.get(), produced));
   if (result == BodyDecoder::Result::kOk && parser_->is_done()) result = decoder_->Finish();
@@ -334,11 +331,10 @@ void Connection::Dispatch(BodyHandler handler, std::string body, bool inline_han
   core_->BeginWork();
   net::post(core_->workers(), [self = shared_from_this(), run = std::move(run)]() mutable {
     Response response = run();
-    net::dispatch(self->stream_.get_executor(),
-                  [self, response = std::move(response)]() mutable {
-                    self->Send(std::move(response));
-                    self->core_->EndWork();
-                  });
+    net::dispatch(self->stream_.get_executor(), [self, response = std::move(response)]() mutable {
+      self->Send(std::move(response));
+      self->core_->EndWork();
+    });
   });
 }
 
@@ -415,8 +411,8 @@ void Connection::LingerRead() {
 void Connection::SendStream(Response response) {
   if (!core_->TryReserveStream()) {
     response.stream->Close();
-    Response busy = core_->handler()->Error(
-        503, "UNAVAILABLE", "too many open streams; try again later");
+    Response busy =
+        core_->handler()->Error(503, "UNAVAILABLE", "too many open streams; try again later");
     busy.SetHeader("Retry-After", "5");
     busy.close = true;
     return Send(std::move(busy));
@@ -429,8 +425,8 @@ void Connection::SendStream(Response response) {
   message->keep_alive(false);  // a stream ends its connection
   message->chunked(true);
   auto serializer = std::make_shared<bhttp::response_serializer<bhttp::empty_body>>(*message);
-  response_ = std::make_shared<std::pair<decltype(message), decltype(serializer)>>(message,
-                                                                                  serializer);
+  response_ =
+      std::make_shared<std::pair<decltype(message), decltype(serializer)>>(message, serializer);
   stream_.expires_after(core_->options().limits.write_timeout);
   bhttp::async_write_header(
       stream_, *serializer,

@@ -3,17 +3,16 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
-#include <cstdio>
-
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/socket_base.hpp>
 #include <boost/asio/strand.hpp>
+#include <cstdio>
 
 #include "host/http/ascii.h"
-#include "host/http/text.h"
 #include "host/http/connection.h"
 #include "host/http/server_core.h"
+#include "host/http/text.h"
 
 namespace signal_host::http {
 
@@ -48,14 +47,13 @@ absl::Status HttpServer::Core::Start() {
   boost::system::error_code ec;
   const net::ip::address address = net::ip::make_address(options_.bind_address, ec);
   if (ec) {
-    return absl::InvalidArgumentError(
-        Cat("\"", options_.bind_address, "\" is not an IP address"));
+    return absl::InvalidArgumentError(Cat("\"", options_.bind_address, "\" is not an IP address"));
   }
   const tcp::endpoint endpoint(address, static_cast<unsigned short>(options_.port));
   auto fail = [&](std::string_view what) {
     return absl::UnavailableError(Cat("cannot listen on ", options_.bind_address, ":",
-                                               options_.port, " (", options_.name, " API): ",
-                                               what, ": ", ec.message()));
+                                      options_.port, " (", options_.name, " API): ", what, ": ",
+                                      ec.message()));
   };
   acceptor_.open(endpoint.protocol(), ec);
   if (ec) return fail("socket");
@@ -95,8 +93,8 @@ void HttpServer::Core::OnAccept(boost::system::error_code ec, tcp::socket socket
     const int64_t now = SteadyMillis();
     if (now - last_accept_error_log_ms_ >= 10000) {
       last_accept_error_log_ms_ = now;
-      Log(Cat(options_.name, " listener: accept failed (", ec.message(),
-                       "); pausing accepts for ", kAcceptBackoff.count(), " ms"));
+      Log(Cat(options_.name, " listener: accept failed (", ec.message(), "); pausing accepts for ",
+              kAcceptBackoff.count(), " ms"));
     }
     accept_backoff_.expires_after(kAcceptBackoff);
     accept_backoff_.async_wait([this](boost::system::error_code wait_ec) {
@@ -113,8 +111,8 @@ void HttpServer::Core::OnAccept(boost::system::error_code ec, tcp::socket socket
   std::string client = peer.address().to_string();
   std::string why;
   if (AdmitConnection(client, &why)) {
-    auto connection = std::make_shared<Connection>(std::move(socket), this,
-                                                   std::move(client), /*counted=*/true);
+    auto connection =
+        std::make_shared<Connection>(std::move(socket), this, std::move(client), /*counted=*/true);
     Track(connection);
     connection->Start();
   } else {
@@ -122,8 +120,8 @@ void HttpServer::Core::OnAccept(boost::system::error_code ec, tcp::socket socket
     Response busy = handler_->Error(503, "TOO_MANY_CONNECTIONS", why);
     busy.SetHeader("Retry-After", "1");
     busy.close = true;
-    auto connection = std::make_shared<Connection>(std::move(socket), this,
-                                                   std::move(client), /*counted=*/false);
+    auto connection =
+        std::make_shared<Connection>(std::move(socket), this, std::move(client), /*counted=*/false);
     connection->Refuse(std::move(busy));
   }
   Accept();
@@ -133,13 +131,13 @@ bool HttpServer::Core::AdmitConnection(const std::string& client, std::string* w
   std::lock_guard<std::mutex> lock(mu_);
   if (open_ >= options_.max_connections) {
     *why = Cat("the ", options_.name, " API has ", open_,
-                        " open connections, its limit; try again shortly");
+               " open connections, its limit; try again shortly");
     return false;
   }
   size_t& mine = per_client_[client];
   if (options_.max_connections_per_client != 0 && mine >= options_.max_connections_per_client) {
     *why = Cat("this client has ", mine, " open connections to the ", options_.name,
-                        " API, the limit per client; reuse them or try again shortly");
+               " API, the limit per client; reuse them or try again shortly");
     if (mine == 0) per_client_.erase(client);
     return false;
   }

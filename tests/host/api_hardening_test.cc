@@ -71,8 +71,8 @@ class HardeningTest : public ::testing::Test {
   std::optional<RawResponse> Exchange(const Endpoint& endpoint, const std::string& request,
                                       std::chrono::milliseconds timeout = 5s) {
     const int n = ++exchanges_;
-    const std::string source = "127.4." + std::to_string(n / 250 % 250) + "." +
-                               std::to_string(n % 250 + 1);
+    const std::string source =
+        "127.4." + std::to_string(n / 250 % 250) + "." + std::to_string(n % 250 + 1);
     RawConnection connection(PortOf(endpoint), source.c_str());
     EXPECT_TRUE(connection.ok());
     connection.Send(request);
@@ -104,11 +104,11 @@ TEST_F(HardeningTest, UnauthorisedRequestsAreRefusedBeforeTheirBodyIsRead) {
           std::string("Authorization: Basic dXNlcjpwYXNz\r\n")}) {
       // The head declares a body within the limit and no byte of it is ever sent: an
       // answer can only come from a server that judged the caller first.
-      auto response = Exchange(
-          endpoint,
-          RawHead("POST", endpoint.path,
-                  auth + "Content-Type: application/json\r\nContent-Length: 400000\r\n"),
-          3s);
+      auto response =
+          Exchange(endpoint,
+                   RawHead("POST", endpoint.path,
+                           auth + "Content-Type: application/json\r\nContent-Length: 400000\r\n"),
+                   3s);
       ASSERT_TRUE(response) << "no answer without the body: " << auth;
       EXPECT_EQ(response->status, 401) << response->body;
     }
@@ -143,16 +143,16 @@ TEST_F(HardeningTest, OversizedBodiesAreRefusedWhateverTheirFraming) {
     const std::string auth = AuthOf(endpoint);
     const size_t limit = LimitOf(endpoint);
     // Declared: refused from the head.
-    auto declared = Exchange(endpoint, RawHead("POST", endpoint.path,
-                                               auth + "Content-Length: " +
-                                                   std::to_string(limit * 4) + "\r\n"));
+    auto declared =
+        Exchange(endpoint, RawHead("POST", endpoint.path,
+                                   auth + "Content-Length: " + std::to_string(limit * 4) + "\r\n"));
     ASSERT_TRUE(declared);
     EXPECT_EQ(declared->status, 413);
     // Chunked, with no end in sight: refused once the limit is passed.
     const std::string chunks = Chunked(std::string(limit * 2, ' '), 16384);
-    auto chunked = Exchange(endpoint, RawHead("POST", endpoint.path,
-                                              auth + "Transfer-Encoding: chunked\r\n") +
-                                          chunks.substr(0, chunks.size() - 5));
+    auto chunked =
+        Exchange(endpoint, RawHead("POST", endpoint.path, auth + "Transfer-Encoding: chunked\r\n") +
+                               chunks.substr(0, chunks.size() - 5));
     ASSERT_TRUE(chunked);
     EXPECT_EQ(chunked->status, 413);
     // Compressed: a small gzip body that inflates past the limit.
@@ -183,9 +183,9 @@ TEST_F(HardeningTest, CompressedAndChunkedBodiesAreAccepted) {
   for (const Endpoint& endpoint : Endpoints()) {
     SCOPED_TRACE(endpoint.path);
     const std::string auth = AuthOf(endpoint);
-    const int expected = endpoint.path.find("/install") != std::string::npos ? 201
+    const int expected = endpoint.path.find("/install") != std::string::npos     ? 201
                          : endpoint.path.find("/revisions") != std::string::npos ? 201
-                                                                                  : 200;
+                                                                                 : 200;
     std::string body = endpoint.good_body;
     if (endpoint.path.find("/install") != std::string::npos) body = FastInstallBody("Gzipped");
     const std::string gz = Compress(body);
@@ -196,9 +196,9 @@ TEST_F(HardeningTest, CompressedAndChunkedBodiesAreAccepted) {
     ASSERT_TRUE(gzipped);
     EXPECT_EQ(gzipped->status, expected) << gzipped->body;
     if (endpoint.path.find("/install") != std::string::npos) body = FastInstallBody("Chunked");
-    auto chunked = Exchange(endpoint, RawHead("POST", endpoint.path,
-                                              auth + "Transfer-Encoding: chunked\r\n") +
-                                          Chunked(body, 7));
+    auto chunked =
+        Exchange(endpoint, RawHead("POST", endpoint.path, auth + "Transfer-Encoding: chunked\r\n") +
+                               Chunked(body, 7));
     ASSERT_TRUE(chunked);
     EXPECT_EQ(chunked->status, expected) << chunked->body;
     if (!endpoint.admin) events += 2;
@@ -214,29 +214,27 @@ TEST_F(HardeningTest, MalformedBodiesAreBadRequestsAndQueueNothing) {
     const std::string auth = AuthOf(endpoint);
     for (const std::string& body : {std::string("{"), std::string("not json"),
                                     std::string(100, '[') + std::string(100, ']')}) {
-      auto plain = Exchange(endpoint, RawHead("POST", endpoint.path,
-                                              auth + "Content-Length: " +
-                                                  std::to_string(body.size()) + "\r\n") +
-                                          body);
+      auto plain = Exchange(
+          endpoint, RawHead("POST", endpoint.path,
+                            auth + "Content-Length: " + std::to_string(body.size()) + "\r\n") +
+                        body);
       ASSERT_TRUE(plain);
       EXPECT_EQ(plain->status, 400) << body;
-      auto chunked = Exchange(endpoint, RawHead("POST", endpoint.path,
-                                                auth + "Transfer-Encoding: chunked\r\n") +
-                                            Chunked(body, 3));
+      auto chunked = Exchange(
+          endpoint, RawHead("POST", endpoint.path, auth + "Transfer-Encoding: chunked\r\n") +
+                        Chunked(body, 3));
       ASSERT_TRUE(chunked);
       EXPECT_EQ(chunked->status, 400) << body;
     }
     auto corrupt_gzip = Exchange(endpoint, RawHead("POST", endpoint.path,
-                                                   auth +
-                                                       "Content-Encoding: gzip\r\n"
-                                                       "Content-Length: 9\r\n") +
+                                                   auth + "Content-Encoding: gzip\r\n"
+                                                          "Content-Length: 9\r\n") +
                                                "not gzip!");
     ASSERT_TRUE(corrupt_gzip);
     EXPECT_EQ(corrupt_gzip->status, 400);
     auto unknown_coding = Exchange(endpoint, RawHead("POST", endpoint.path,
-                                                     auth +
-                                                         "Content-Encoding: br\r\n"
-                                                         "Content-Length: 2\r\n") +
+                                                     auth + "Content-Encoding: br\r\n"
+                                                            "Content-Length: 2\r\n") +
                                                  "{}");
     ASSERT_TRUE(unknown_coding);
     EXPECT_EQ(unknown_coding->status, 415);

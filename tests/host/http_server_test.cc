@@ -1,19 +1,18 @@
 // The hardened HTTP server (host/http) on real sockets: limits on what is read (not
 // what is declared), admission before the body, encodings, deadlines, connection caps,
 // streams and shutdown. Each test plays its clients with raw sockets.
-#include "host/http/server.h"
-
 #include <poll.h>
 
 #include <atomic>
-#include <functional>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "host/http/server.h"
 #include "raw_http_client.h"
 
 namespace signal_host::http {
@@ -23,11 +22,10 @@ using namespace std::chrono_literals;
 using signal_test::Chunked;
 using signal_test::Compress;
 using signal_test::RawConnection;
-using signal_test::RawResponse;
 using signal_test::RawHead;
+using signal_test::RawResponse;
 
-bool WaitFor(const std::function<bool()>& condition,
-                      std::chrono::milliseconds timeout = 5s) {
+bool WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 5s) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
     if (condition()) return true;
@@ -170,9 +168,9 @@ class HttpServerTest : public ::testing::Test {
                                   const std::string& extra = {}) {
     RawConnection connection(port_);
     EXPECT_TRUE(connection.ok());
-    connection.Send(RawHead("POST", path,
-                                extra + "Content-Length: " + std::to_string(body.size()) + "\r\n") +
-                    body);
+    connection.Send(
+        RawHead("POST", path, extra + "Content-Length: " + std::to_string(body.size()) + "\r\n") +
+        body);
     return connection.Read();
   }
 
@@ -253,8 +251,7 @@ TEST_F(HttpServerTest, ChunkedBodyWithinTheLimitIsDecoded) {
   StartServer(Small());
   const std::string body(20000, 'c');
   RawConnection connection(port_);
-  connection.Send(RawHead("POST", "/echo", "Transfer-Encoding: chunked\r\n") +
-                  Chunked(body, 777));
+  connection.Send(RawHead("POST", "/echo", "Transfer-Encoding: chunked\r\n") + Chunked(body, 777));
   auto response = connection.Read();
   ASSERT_TRUE(response);
   EXPECT_EQ(response->status, 200);
@@ -282,8 +279,8 @@ TEST_F(HttpServerTest, GzipAndDeflateBodiesAreDecoded) {
   };
   for (const Case& c : {Case{"gzip", 31}, Case{"x-gzip", 31}, Case{"deflate", 15},
                         Case{"deflate", -15}, Case{"GZIP", 31}}) {
-    auto response =
-        Post("/echo", Compress(body, c.window_bits), std::string("Content-Encoding: ") + c.coding + "\r\n");
+    auto response = Post("/echo", Compress(body, c.window_bits),
+                         std::string("Content-Encoding: ") + c.coding + "\r\n");
     ASSERT_TRUE(response) << c.coding;
     EXPECT_EQ(response->status, 200) << c.coding << " " << c.window_bits;
     EXPECT_EQ(response->body, body) << c.coding << " " << c.window_bits;
@@ -294,9 +291,9 @@ TEST_F(HttpServerTest, ChunkedGzipIsDecoded) {
   StartServer(Small());
   const std::string body(50000, 'z');
   RawConnection connection(port_);
-  connection.Send(RawHead("POST", "/echo",
-                              "Transfer-Encoding: chunked\r\nContent-Encoding: gzip\r\n") +
-                  Chunked(Compress(body), 10));
+  connection.Send(
+      RawHead("POST", "/echo", "Transfer-Encoding: chunked\r\nContent-Encoding: gzip\r\n") +
+      Chunked(Compress(body), 10));
   auto response = connection.Read();
   ASSERT_TRUE(response);
   EXPECT_EQ(response->status, 200);
@@ -330,7 +327,8 @@ TEST_F(HttpServerTest, ACompressionRatioAboveTheBoundIsRefused) {
   EXPECT_NE(response->body.find("ratio"), std::string::npos);
   // Ordinary JSON compresses far less and passes.
   std::string varied;
-  for (int i = 0; varied.size() < 300 * 1024; ++i) varied += "{\"i\":" + std::to_string(i * 7919) + "},";
+  for (int i = 0; varied.size() < 300 * 1024; ++i)
+    varied += "{\"i\":" + std::to_string(i * 7919) + "},";
   auto ok = Post("/echo", Compress(varied), "Content-Encoding: gzip\r\n");
   ASSERT_TRUE(ok);
   EXPECT_EQ(ok->status, 200);
@@ -400,8 +398,8 @@ TEST_F(HttpServerTest, ExpectContinueOnlyAfterAdmission) {
   {
     RawConnection connection(port_);
     connection.Send(RawHead("POST", "/secret",
-                                "Authorization: Bearer ok\r\nExpect: 100-continue\r\n"
-                                "Content-Length: 5\r\n"));
+                            "Authorization: Bearer ok\r\nExpect: 100-continue\r\n"
+                            "Content-Length: 5\r\n"));
     auto interim = connection.Read(3s);
     ASSERT_TRUE(interim);
     EXPECT_EQ(interim->status, 100);

@@ -60,7 +60,8 @@ class RawConnection {
   ~RawConnection() { Reset(); }
   RawConnection(const RawConnection&) = delete;
   RawConnection& operator=(const RawConnection&) = delete;
-  RawConnection(RawConnection&& other) noexcept : fd_(other.fd_), pending_(std::move(other.pending_)) {
+  RawConnection(RawConnection&& other) noexcept
+      : fd_(other.fd_), pending_(std::move(other.pending_)) {
     other.fd_ = -1;
   }
 
@@ -115,10 +116,9 @@ class RawConnection {
   }
 
   bool Fill(std::chrono::steady_clock::time_point deadline) {
-    const int remaining = static_cast<int>(
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline -
-                                                              std::chrono::steady_clock::now())
-            .count());
+    const int remaining = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                               deadline - std::chrono::steady_clock::now())
+                                               .count());
     if (remaining <= 0) return false;
     pollfd p{fd_, POLLIN, 0};
     if (::poll(&p, 1, remaining) <= 0) return false;
@@ -194,7 +194,7 @@ class RawConnection {
 
 // A request head with the given extra header lines (each ending in \r\n).
 inline std::string RawHead(std::string_view method, std::string_view target,
-                               std::string_view extra_headers = {}) {
+                           std::string_view extra_headers = {}) {
   std::string head;
   head.append(method).append(" ").append(target).append(" HTTP/1.1\r\nHost: 127.0.0.1\r\n");
   head.append(extra_headers);
