@@ -41,7 +41,10 @@ TEST(DeliveryReadinessTest, ReadyzIsUnavailableWhileTheStoreFails) {
   std::filesystem::create_directories(dir);
 
   daemon::PluginRegistry plugins;
-  ASSERT_TRUE(plugins.LoadFile(SIGNAL_HIGHTOUCH_PLUGIN, {}, dir.string(), "readiness-test").ok());
+  daemon::PluginLoadSettings load;
+  load.runtime_dir = dir.string();
+  load.host_agent = "readiness-test";
+  ASSERT_TRUE(plugins.LoadFile(SIGNAL_HIGHTOUCH_PLUGIN, load).ok());
   auto box = SecretBox::FromRawKey(std::string(SecretBox::kKeyBytes, '\x42'));
   ASSERT_TRUE(box.ok());
   StoreOptions store_options;
