@@ -15,6 +15,9 @@
 #ifndef SIGNAL_DEFAULT_PLUGIN_DIR
 #define SIGNAL_DEFAULT_PLUGIN_DIR ""
 #endif
+#ifndef SIGNAL_PLUGIN_DIR_FROM_BINDIR
+#define SIGNAL_PLUGIN_DIR_FROM_BINDIR "../lib/signal/plugins"
+#endif
 
 namespace signal_host::daemon {
 namespace {
@@ -338,14 +341,28 @@ absl::Status ApplyYaml(const std::string& yaml_text, const std::string& source,
   }
 }
 
+const char kPluginDirFromBinDir[] = SIGNAL_PLUGIN_DIR_FROM_BINDIR;
+
+std::string DefaultPluginDir(const std::string& executable) {
+  std::error_code error;
+  if (!executable.empty()) {
+    const fs::path installed =
+        (fs::path(executable).parent_path() / kPluginDirFromBinDir).lexically_normal();
+    if (fs::is_directory(installed, error)) return installed.string();
+  }
+  const std::string built = SIGNAL_DEFAULT_PLUGIN_DIR;
+  if (!built.empty() && fs::is_directory(built, error)) return built;
+  return "./plugins";
+}
+
 void FillDerivedDefaults(DaemonConfig& config) {
   if (config.runtime_dir.empty()) {
     config.runtime_dir = (fs::path(config.data_dir) / "run").string();
   }
   if (config.plugin_dir.empty()) {
+    // The binary's real path (links resolved), so a relocated prefix still finds its plugins.
     std::error_code error;
-    std::string built = SIGNAL_DEFAULT_PLUGIN_DIR;
-    config.plugin_dir = !built.empty() && fs::is_directory(built, error) ? built : "./plugins";
+    config.plugin_dir = DefaultPluginDir(fs::read_symlink("/proc/self/exe", error).string());
   }
   bool has_default = false;
   for (const PipelineConfig& pipeline : config.pipelines) {
@@ -483,7 +500,9 @@ Settings (flag / YAML key: default)
   --data-dir DIR      data_dir: ./signal-data
                       SQLite database signal.db, and the generated jwt_secret,
                       encryption_key and pipeline_key files (mode 0600)
-  --plugin-dir DIR    plugin_dir: the build's plugin directory, else ./plugins
+  --plugin-dir DIR    plugin_dir: <binary's dir>/)" SIGNAL_PLUGIN_DIR_FROM_BINDIR R"(
+                      when it exists (an installed host), else the build's plugin
+                      directory, else ./plugins;
                       every *.so in it is loaded; a broken one is logged and skipped.
                       Only regular files (or links to them) that nobody but root and
                       the host's user can change are loaded: not writable by group or

@@ -40,7 +40,7 @@ struct DaemonConfig {
   std::string config_file;  // the file read, if any
 
   std::string data_dir = "./signal-data";
-  std::string plugin_dir;   // default: SIGNAL_DEFAULT_PLUGIN_DIR if it exists, else ./plugins
+  std::string plugin_dir;   // default: DefaultPluginDir(the running binary)
   std::string runtime_dir;  // default: <data dir>/run
   std::string bind_address = "127.0.0.1";
   int admin_port = 8084;
@@ -108,6 +108,15 @@ absl::Status ApplyYaml(const std::string& yaml_text, const std::string& source,
 
 // Fills the paths left empty: runtime dir, plugin dir.
 void FillDerivedDefaults(DaemonConfig& config);
+
+// The installed plugin directory relative to the directory of the host binary
+// ("../lib/signal/plugins"; cmake/Install.cmake sets it from the install layout).
+extern const char kPluginDirFromBinDir[];
+
+// The plugin directory when none is configured: <dir of executable>/kPluginDirFromBinDir
+// when it exists (an installed host, wherever its prefix was moved), else the build
+// tree's plugin directory when it exists, else ./plugins.
+std::string DefaultPluginDir(const std::string& executable);
 
 // The --help text: every setting, its YAML key, flag and default, and the
 // environment variables.

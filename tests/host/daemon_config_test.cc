@@ -1,6 +1,7 @@
 // signal-delivery-host's settings: defaults, YAML, flags and their precedence.
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <optional>
 #include <string>
@@ -41,6 +42,28 @@ TEST(DaemonConfigTest, DefaultsNeedNoFileAndNoFlag) {
   EXPECT_EQ(config.pipelines[0].name, "default");
   EXPECT_TRUE(config.pipelines[0].key.empty()) << "generated at start-up";
   EXPECT_EQ(config.pipelines[0].org_id, "org_default");
+}
+
+// An installed host finds its plugins relative to its own binary, wherever the prefix
+// was moved; elsewhere it falls back to the build tree's directory or ./plugins.
+TEST(DaemonConfigTest, DefaultPluginDirIsRelativeToTheInstalledBinary) {
+  namespace fs = std::filesystem;
+  char root_template[] = "/tmp/signal-prefix-test-XXXXXX";
+  ASSERT_NE(mkdtemp(root_template), nullptr);
+  const fs::path prefix = fs::path(root_template) / "moved" / "prefix";
+  const std::string binary = (prefix / "bin" / "signal-delivery-host").string();
+  fs::create_directories(prefix / "bin");
+
+  const std::string without_plugins = DefaultPluginDir(binary);
+  EXPECT_NE(without_plugins.rfind(prefix.string(), 0), 0u)
+      << "no plugin directory under the prefix yet, so not one of its paths: " << without_plugins;
+
+  const fs::path plugins = (prefix / "bin" / kPluginDirFromBinDir).lexically_normal();
+  EXPECT_EQ(plugins.string().rfind(prefix.string() + "/", 0), 0u)
+      << "the installed plugin directory lies inside the prefix: " << plugins;
+  fs::create_directories(plugins);
+  EXPECT_EQ(DefaultPluginDir(binary), plugins.string());
+  fs::remove_all(root_template);
 }
 
 TEST(DaemonConfigTest, YamlThenFlags) {
