@@ -230,7 +230,9 @@ std::optional<uint64_t> ParseRetryAfterMs(std::string_view value, int64_t now_un
   if (!date_s) return std::nullopt;
   const int64_t date_ms = *date_s * 1000;  // Years 0..9999: far from overflow.
   if (date_ms <= now_unix_ms) return 0;
-  return static_cast<uint64_t>(date_ms - now_unix_ms);
+  // The clock is the caller's and may be anything: a difference in int64 could overflow,
+  // one in uint64 is exact here (it lies in [1, 2^64)).
+  return static_cast<uint64_t>(date_ms) - static_cast<uint64_t>(now_unix_ms);
 }
 
 ClassifyResponse Classify(const ClassifyRequest& request, uint32_t max_retry_after_s) {
