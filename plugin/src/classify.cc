@@ -146,10 +146,11 @@ bool ParseAsctime(std::string_view text, DateParts& out) {
   return cursor.Done();
 }
 
-// Unix seconds of a valid date, or nullopt (Feb 30, 25:00, ...).
+// Unix seconds of a valid date, or nullopt (Feb 30, 25:00, ...). Years beyond four
+// digits come only from an RFC 850 date read against an absurd clock.
 std::optional<int64_t> ToUnixSeconds(const DateParts& parts) {
-  if (parts.month < 1 || parts.month > 12 || parts.day < 1 || parts.hour > 23 ||
-      parts.minute > 59 || parts.second > 60) {
+  if (parts.year < 0 || parts.year > 9999 || parts.month < 1 || parts.month > 12 || parts.day < 1 ||
+      parts.hour > 23 || parts.minute > 59 || parts.second > 60) {
     return std::nullopt;
   }
   const absl::CivilDay day(parts.year, parts.month, parts.day);
