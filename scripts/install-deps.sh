@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages the build, tests and demo need, only those missing.
+# Installs the Debian 12 packages the build, tests, fuzzers (clang) and demo need, only
+# those missing.
 # Usage: scripts/install-deps.sh [--ui]   (--ui adds Chromium for the browser tests)
 set -euo pipefail
 
@@ -8,6 +9,7 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libyaml-cpp-dev libcurl4-openssl-dev libcpp-httplib-dev libsimdjson-dev rapidjson-dev
   libsqlite3-dev libssl-dev libgtest-dev libgmock-dev libbenchmark-dev curl
+  clang libclang-rt-14-dev
 )
 if [[ "${1:-}" == "--ui" ]]; then
   packages+=(chromium chromium-driver)
