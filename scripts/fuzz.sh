@@ -4,10 +4,11 @@
 # Usage: scripts/fuzz.sh [seconds-per-target] [target...]
 #   seconds   default 60; targets default to every fuzz/<target>_fuzzer.cc
 # Environment: FUZZ_JOBS=2 runs two targets at once; FUZZ_NICE (default 10) is the
-# niceness; FUZZ_BUILD_DIR (default build-fuzz); FUZZ_BUILD=0 skips the build.
-# Prints per target the executions, exec/s, final cov/ft and corpus growth, and exits
-# non-zero when any target crashed, broke an invariant, timed out or ran out of memory
-# (the input is saved under <build dir>/fuzz-artifacts/<target>/).
+# niceness; FUZZ_BUILD_DIR (default build-fuzz); FUZZ_BUILD=0 skips the build;
+# FUZZ_KEEP_GOING=1 fuzzes on past findings (libFuzzer's fork mode) to collect them all.
+# Prints per target the executions, exec/s, final cov/ft, corpus growth and findings, and
+# exits non-zero when any target crashed, broke an invariant, timed out or ran out of
+# memory (each input is saved under <build dir>/fuzz-artifacts/<target>/).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -60,6 +61,7 @@ run_one() {
   local exe=$build/fuzz/fuzz_$t
   local scratch=$build/fuzz-corpus/$t
   local artifacts=$build/fuzz-artifacts/$t/
+  rm -rf "$artifacts"  # each run reports only its own findings
   mkdir -p "$scratch" "$artifacts"
   # New inputs go to the first directory, the scratch one; the committed ones are read only.
   local inputs=("$scratch" "fuzz/corpus/$t")
@@ -67,6 +69,9 @@ run_one() {
   local options=(-max_total_time="$seconds" -max_len="$(max_len_for "$t")" -timeout=30
     -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$artifacts")
   [[ -f fuzz/dict/$t.dict ]] && options+=(-dict="fuzz/dict/$t.dict")
+  if [[ ${FUZZ_KEEP_GOING:-0} != 0 ]]; then
+    options+=(-fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1)
+  fi
   local status=0
   nice -n "$niceness" "$exe" "${options[@]}" "${inputs[@]}" >"$logs/$t.log" 2>&1 || status=$?
   echo "$status" >"$logs/$t.status"
@@ -75,18 +80,25 @@ run_one() {
 summary() {
   local t=$1 log=$logs/$1.log status
   status=$(cat "$logs/$t.status" 2>/dev/null || echo missing)
-  local runs rate added cov ft corpus
+  local runs rate added cov ft corpus findings
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
   added=$(sed -n 's/^stat::new_units_added: *//p' "$log" | tail -1)
+  if [[ -z $runs ]]; then  # fork mode: "#<runs>: cov: ... exec/s: <rate> ..." lines
+    runs=$(grep -o '^#[0-9]*' "$log" | tail -1 | tr -d '#')
+    rate=$(grep -o 'exec/s: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
+  fi
   cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
   ft=$(grep -o 'ft: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
   corpus=$(find "$build/fuzz-corpus/$t" -type f | wc -l)
+  findings=$(find "$build/fuzz-artifacts/$t" -type f | wc -l)
   local verdict=ok
-  [[ $status != 0 ]] && verdict="FAILED (exit $status, see $log)"
+  if [[ $status != 0 || $findings != 0 ]]; then
+    verdict="FAILED (exit $status, $findings inputs in $build/fuzz-artifacts/$t, log $log)"
+  fi
   printf '%-16s %12s %8s %7s %7s %6s %8s  %s\n' "$t" "${runs:--}" "${rate:--}" "${cov:--}" \
     "${ft:--}" "${added:--}" "$corpus" "$verdict"
-  [[ $status == 0 ]]
+  [[ $verdict == ok ]]
 }
 
 running=0
