@@ -530,10 +530,12 @@ absl::StatusOr<CatalogEntry> ParseCatalog(std::string_view yaml_text) {
   } catch (const CatalogError& error) {
     return absl::InvalidArgumentError(error.message);
   } catch (const YAML::ParserException& error) {
-    return absl::InvalidArgumentError(Cat("line ", std::max(error.mark.line, 0) + 1,
-                                          ": catalog: YAML syntax error: ", error.msg));
+    // yaml-cpp may quote a single byte of the text (an escape it does not know).
+    return absl::InvalidArgumentError(
+        Cat("line ", std::max(error.mark.line, 0) + 1,
+            ": catalog: YAML syntax error: ", PrintableText(error.msg, 200)));
   } catch (const std::exception& error) {
-    return absl::InvalidArgumentError(Cat("catalog: ", error.what()));
+    return absl::InvalidArgumentError(Cat("catalog: ", PrintableText(error.what(), 200)));
   }
   return entry;
 }
