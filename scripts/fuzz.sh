@@ -84,9 +84,11 @@ summary() {
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
   added=$(sed -n 's/^stat::new_units_added: *//p' "$log" | tail -1)
-  if [[ -z $runs ]]; then  # fork mode: "#<runs>: cov: ... exec/s: <rate> ..." lines
+  if [[ -z $runs ]]; then  # fork mode: "#<runs>: cov: ... time: <seconds>s ..." lines
     runs=$(grep -o '^#[0-9]*' "$log" | tail -1 | tr -d '#')
-    rate=$(grep -o 'exec/s: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
+    local elapsed
+    elapsed=$(grep -o 'time: [0-9]*s' "$log" | tail -1 | tr -dc '0-9')
+    [[ -n $runs && ${elapsed:-0} -gt 0 ]] && rate=$((runs / elapsed))
   fi
   cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
   ft=$(grep -o 'ft: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
