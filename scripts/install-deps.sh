@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages the build, tests and demo need, only those missing.
+# Installs the Debian 12 packages the build, tests, fuzzers (clang) and demo need, only
+# those missing.
 # Packaging (BUILD.md): dpkg-dev and file (CPack's dpkg-shlibdeps step), help2man (man pages); for
 # the packaging tests systemd (systemd-analyze), shellcheck and yamllint.
 # Usage: scripts/install-deps.sh [--ui]   (--ui adds Chromium for the browser tests)
@@ -12,6 +13,7 @@ packages=(
   libsqlite3-dev libssl-dev libgtest-dev libgmock-dev libbenchmark-dev curl
   libboost-dev zlib1g-dev
   dpkg-dev file help2man systemd shellcheck yamllint
+  clang libclang-rt-14-dev
 )
 if [[ "${1:-}" == "--ui" ]]; then
   packages+=(chromium chromium-driver)

@@ -11,6 +11,7 @@
 #include "rapidjson/document.h"
 #include "rapidjson/stringbuffer.h"
 #include "rapidjson/writer.h"
+#include "simdjson.h"
 
 namespace signal_host {
 namespace {
@@ -50,11 +51,14 @@ bool ReadTime(const rapidjson::Document& doc, const char* name, std::optional<in
   return false;
 }
 
-// Reads a string claim; false when present with another type.
+// Reads a string claim; false when present with another type, or when it decodes to
+// text that is not UTF-8: RapidJSON turns a lone surrogate escape ("\udc00") into such
+// bytes, and the claims reach logs and API responses (a revision's created_by).
 bool ReadString(const rapidjson::Document& doc, const char* name, std::string& out) {
   auto it = doc.FindMember(name);
   if (it == doc.MemberEnd()) return true;
   if (!it->value.IsString()) return false;
+  if (!simdjson::validate_utf8(it->value.GetString(), it->value.GetStringLength())) return false;
   out.assign(it->value.GetString(), it->value.GetStringLength());
   return true;
 }
@@ -156,7 +160,7 @@ absl::StatusOr<Claims> VerifyToken(std::string_view token, std::string_view secr
   if (!ReadString(payload, "sub", claims.sub) || !ReadString(payload, "org_id", claims.org_id) ||
       !ReadString(payload, "role", role_name) || !ReadTime(payload, "iat", iat) ||
       !ReadTime(payload, "exp", exp) || !ReadTime(payload, "nbf", nbf)) {
-    return Refuse(TokenError::kMalformed, "a token claim has the wrong type");
+    return Refuse(TokenError::kMalformed, "a token claim has the wrong type or is not UTF-8");
   }
   if (claims.sub.empty() || claims.org_id.empty() || role_name.empty() || !exp.has_value()) {
     return Refuse(TokenError::kMissingClaim, "the token lacks sub, org_id, role or exp");

@@ -15,6 +15,7 @@
 #include "operator_text.h"
 #include "rapidjson/stringbuffer.h"
 #include "rapidjson/writer.h"
+#include "simdjson.h"
 #include "yaml-cpp/yaml.h"
 
 // Defined by the file cmake/EmbedFile.cmake generates from catalog/hightouch.yaml.
@@ -65,6 +66,11 @@ bool Contains(KeySet set, std::string_view value) {
 
 // A value from the YAML as quoted in an error: printable and at most 80 bytes.
 std::string Shown(std::string_view value) { return PrintableText(value, 80); }
+
+// Catalog text ends up in proto3 strings and JSON, which must be UTF-8. ParseCatalog checks
+// the whole text, and scalars again: yaml-cpp decodes an escaped lone surrogate ("\ud800")
+// into bytes that are not UTF-8.
+bool IsUtf8(std::string_view text) { return simdjson::validate_utf8(text.data(), text.size()); }
 
 std::string JoinComma(const std::vector<std::string>& items) {
   std::string out;
@@ -132,7 +138,7 @@ class Mapping {
       if (!key.IsScalar()) Fail(key, path_.empty() ? "catalog" : path_, "keys must be plain text");
       const std::string& name = key.Scalar();
       if (!Contains(allowed, name)) {
-        Fail(key, Join(path_, name), Cat("unknown key; expected one of ", OneOf(allowed)));
+        Fail(key, Join(path_, Shown(name)), Cat("unknown key; expected one of ", OneOf(allowed)));
       }
       if (!seen.insert(name).second) Fail(key, Join(path_, name), "key given twice");
     }
@@ -182,6 +188,7 @@ std::string Scalar(const Mapping& map, std::string_view name, bool allow_empty =
   }
   if (!value.IsScalar()) FailAt(map, name, Cat("expected text, got ", KindName(value)));
   std::string text = value.Scalar();
+  if (!IsUtf8(text)) FailAt(map, name, "is not valid UTF-8 text");
   if (!allow_empty && TrimWhitespace(text).empty()) FailAt(map, name, "must not be empty");
   return text;
 }
@@ -276,6 +283,7 @@ bool LooksLikeFloat(std::string_view text) {
 
 void WriteScalar(const YAML::Node& node, const std::string& path, JsonWriter& out) {
   const std::string& text = node.Scalar();
+  if (!IsUtf8(text)) Fail(node, path, "is not valid UTF-8 text");
   if (node.Tag() == "!" || node.Tag() == "tag:yaml.org,2002:str") {  // Quoted: a string.
     out.String(text.data(), static_cast<rapidjson::SizeType>(text.size()));
     return;
@@ -312,7 +320,27 @@ void WriteScalar(const YAML::Node& node, const std::string& path, JsonWriter& ou
   out.String(text.data(), static_cast<rapidjson::SizeType>(text.size()));
 }
 
-void WriteJson(const YAML::Node& node, const std::string& path, JsonWriter& out) {
+// A variant's default_config is a handful of settings. These bounds stop a hostile
+// catalog from recursing without end (an alias inside its own anchor is a cycle) or
+// multiplying through nested aliases ("billion laughs"); plain YAML nesting is already
+// bounded by yaml-cpp's depth guard.
+constexpr int kMaxDefaultConfigDepth = 256;
+constexpr size_t kMaxDefaultConfigValues = 10000;
+
+void WriteJson(const YAML::Node& node, const std::string& path, JsonWriter& out, int depth,
+               size_t& values_left) {
+  // The path is as deep as the nesting: an error names only its start.
+  if (depth > kMaxDefaultConfigDepth) {
+    Fail(node, PrintableText(path, 120),
+         Cat("nested deeper than ", kMaxDefaultConfigDepth,
+             " levels (an alias used inside its own anchor never ends)"));
+  }
+  if (values_left == 0) {
+    Fail(node, PrintableText(path, 120),
+         Cat("more than ", kMaxDefaultConfigValues,
+             " values (each use of an alias counts its values again)"));
+  }
+  --values_left;
   switch (node.Type()) {
     case YAML::NodeType::Null:
       out.Null();
@@ -323,7 +351,9 @@ void WriteJson(const YAML::Node& node, const std::string& path, JsonWriter& out)
     case YAML::NodeType::Sequence: {
       out.StartArray();
       size_t i = 0;
-      for (const YAML::Node& item : node) WriteJson(item, Index(path, i++), out);
+      for (const YAML::Node& item : node) {
+        WriteJson(item, Index(path, i++), out, depth + 1, values_left);
+      }
       out.EndArray();
       return;
     }
@@ -333,9 +363,12 @@ void WriteJson(const YAML::Node& node, const std::string& path, JsonWriter& out)
       for (const auto& pair : node) {
         if (!pair.first.IsScalar()) Fail(pair.first, path, "keys must be plain text");
         const std::string key = pair.first.Scalar();
-        if (!seen.insert(key).second) Fail(pair.first, Join(path, key), "key given twice");
+        if (!IsUtf8(key)) {
+          Fail(pair.first, path, Cat("key '", Shown(key), "' is not valid UTF-8"));
+        }
+        if (!seen.insert(key).second) Fail(pair.first, Join(path, Shown(key)), "key given twice");
         out.Key(key.data(), static_cast<rapidjson::SizeType>(key.size()));
-        WriteJson(pair.second, Join(path, key), out);
+        WriteJson(pair.second, Join(path, key), out, depth + 1, values_left);
       }
       out.EndObject();
       return;
@@ -448,7 +481,8 @@ void ParseEntry(const YAML::Node& root, CatalogEntry& entry) {
     }
     rapidjson::StringBuffer buffer;
     JsonWriter writer(buffer);
-    WriteJson(defaults, variant.PathOf("default_config"), writer);
+    size_t values_left = kMaxDefaultConfigValues;
+    WriteJson(defaults, variant.PathOf("default_config"), writer, 1, values_left);
     out->set_default_config_json(buffer.GetString(), buffer.GetSize());
   }
 
@@ -487,16 +521,21 @@ void ParseEntry(const YAML::Node& root, CatalogEntry& entry) {
 
 absl::StatusOr<CatalogEntry> ParseCatalog(std::string_view yaml_text) {
   CatalogEntry entry;
+  if (!IsUtf8(yaml_text)) {
+    return absl::InvalidArgumentError("catalog: the text is not valid UTF-8");
+  }
   try {
     const YAML::Node root = YAML::Load(std::string(yaml_text));
     ParseEntry(root, entry);
   } catch (const CatalogError& error) {
     return absl::InvalidArgumentError(error.message);
   } catch (const YAML::ParserException& error) {
-    return absl::InvalidArgumentError(Cat("line ", std::max(error.mark.line, 0) + 1,
-                                          ": catalog: YAML syntax error: ", error.msg));
+    // yaml-cpp may quote a single byte of the text (an escape it does not know).
+    return absl::InvalidArgumentError(
+        Cat("line ", std::max(error.mark.line, 0) + 1,
+            ": catalog: YAML syntax error: ", PrintableText(error.msg, 200)));
   } catch (const std::exception& error) {
-    return absl::InvalidArgumentError(Cat("catalog: ", error.what()));
+    return absl::InvalidArgumentError(Cat("catalog: ", PrintableText(error.what(), 200)));
   }
   return entry;
 }

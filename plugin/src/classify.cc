@@ -146,10 +146,11 @@ bool ParseAsctime(std::string_view text, DateParts& out) {
   return cursor.Done();
 }
 
-// Unix seconds of a valid date, or nullopt (Feb 30, 25:00, ...).
+// Unix seconds of a valid date, or nullopt (Feb 30, 25:00, ...). Years beyond four
+// digits come only from an RFC 850 date read against an absurd clock.
 std::optional<int64_t> ToUnixSeconds(const DateParts& parts) {
-  if (parts.month < 1 || parts.month > 12 || parts.day < 1 || parts.hour > 23 ||
-      parts.minute > 59 || parts.second > 60) {
+  if (parts.year < 0 || parts.year > 9999 || parts.month < 1 || parts.month > 12 || parts.day < 1 ||
+      parts.hour > 23 || parts.minute > 59 || parts.second > 60) {
     return std::nullopt;
   }
   const absl::CivilDay day(parts.year, parts.month, parts.day);
@@ -230,7 +231,9 @@ std::optional<uint64_t> ParseRetryAfterMs(std::string_view value, int64_t now_un
   if (!date_s) return std::nullopt;
   const int64_t date_ms = *date_s * 1000;  // Years 0..9999: far from overflow.
   if (date_ms <= now_unix_ms) return 0;
-  return static_cast<uint64_t>(date_ms - now_unix_ms);
+  // The clock is the caller's and may be anything: a difference in int64 could overflow,
+  // one in uint64 is exact here (it lies in [1, 2^64)).
+  return static_cast<uint64_t>(date_ms) - static_cast<uint64_t>(now_unix_ms);
 }
 
 ClassifyResponse Classify(const ClassifyRequest& request, uint32_t max_retry_after_s) {
