@@ -102,14 +102,15 @@ Harness* StartHarness() {
   h->store = std::move(*store);
 
   const std::string fake_url = h->fake->base_url();
-  Must(h->plugins.LoadFile(SIGNAL_HIGHTOUCH_PLUGIN,
-                           {{"hightouch",
-                             {{"events_base_url", fake_url},
-                              {"api_base_url", fake_url},
-                              {"probe_connect_timeout_ms", "2000"},
-                              {"probe_timeout_ms", "5000"}}}},
-                           h->dir, "signal-fuzz"),
-       "loading the plugin");
+  signal_host::daemon::PluginLoadSettings load;
+  load.options_by_key = {{"hightouch",
+                          {{"events_base_url", fake_url},
+                           {"api_base_url", fake_url},
+                           {"probe_connect_timeout_ms", "2000"},
+                           {"probe_timeout_ms", "5000"}}}};
+  load.runtime_dir = h->dir;
+  load.host_agent = "fuzz-install";
+  Must(h->plugins.LoadFile(SIGNAL_HIGHTOUCH_PLUGIN, load), "loading the plugin");
   h->directory = std::make_unique<api::IntegrationDirectory>(h->store.get());
   Must(h->directory->Reload(), "directory");
 

@@ -38,6 +38,9 @@ max_len_for() {
     classify | admin_install) echo 4096 ;;
     jwt) echo 12288 ;;
     retry_after) echo 64 ;;
+    request_target) echo 2048 ;;
+    http_request) echo 8192 ;;
+    body_decode) echo 65536 ;;
     *) echo 65536 ;;
   esac
 }
