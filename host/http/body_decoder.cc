@@ -118,10 +118,6 @@ BodyDecoder::Result BodyDecoder::Inflate(std::string_view data) {
     if (body_.size() > max_decoded_bytes_) {
       return Fail(Result::kTooLarge, "the decompressed body is larger than the limit");
     }
-    if (body_.size() > kRatioFloorBytes &&
-        static_cast<double>(body_.size()) > max_ratio_ * static_cast<double>(wire_bytes_)) {
-      return Fail(Result::kRatioTooHigh, "the body decompresses beyond the allowed ratio");
-    }
     if (rc == Z_BUF_ERROR && z.avail_out != 0) break;  // needs more input
   }
   return Result::kOk;
@@ -133,6 +129,12 @@ BodyDecoder::Result BodyDecoder::Finish() {
   if (wire_bytes_ == 0) return Result::kOk;  // an empty body needs no decoding
   if (inflater_ == nullptr || !stream_ended_) {
     return Fail(Result::kCorrupt, "the compressed body ends before its stream does");
+  }
+  // Judged on the whole body, so that the verdict does not depend on how the bytes
+  // happened to arrive; while they arrive, the decoded limit bounds the work.
+  if (body_.size() > kRatioFloorBytes &&
+      static_cast<double>(body_.size()) > max_ratio_ * static_cast<double>(wire_bytes_)) {
+    return Fail(Result::kRatioTooHigh, "the body decompresses beyond the allowed ratio");
   }
   return Result::kOk;
 }

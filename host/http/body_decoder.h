@@ -22,7 +22,8 @@ class BodyDecoder {
   enum class Result {
     kOk,
     kTooLarge,      // the decoded body passed max_decoded_bytes
-    kRatioTooHigh,  // decoded bytes outgrew the wire bytes by more than max_ratio
+    kRatioTooHigh,  // the whole body decodes to more than max_ratio times its wire bytes
+                    // (judged at Finish, whatever the arrival pattern)
     kCorrupt,       // not a valid stream of the coding (or truncated, at Finish)
   };
 

@@ -124,6 +124,9 @@ void Connection::WaitForRequest() {
 void Connection::ReadHead() {
   const Limits& limits = core_->options().limits;
   parser_.emplace();
+  // Nothing of the previous request may shape the answers to this one (an error
+  // answered before this head is parsed must not be taken for a HEAD's answer).
+  is_head_ = false;
   parser_->header_limit(static_cast<uint32_t>(limits.max_header_bytes));
   // The body's limits are counted in OnBodyRead (Beast 1.74 mishandles "no limit").
   parser_->body_limit(std::numeric_limits<std::uint64_t>::max());

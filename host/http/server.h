@@ -8,8 +8,8 @@
 //   - the handler's admission (authentication) runs before any body byte is read;
 //   - the body is cut off (413) as soon as the bytes read off the wire (chunk framing
 //     included) or the decoded bytes (Content-Encoding gzip / deflate) pass their
-//     limits, or the decoded size outgrows the wire size by more than
-//     `max_inflate_ratio`; a Content-Length above the limit is refused unread;
+//     limits, or the whole body decodes to more than `max_inflate_ratio` times its
+//     wire size; a Content-Length above the limit is refused unread;
 //   - the whole body arrives within `body_timeout`; an idle keep-alive connection is
 //     closed after `idle_timeout`; a response not taken by the client within
 //     `write_timeout` is abandoned;
@@ -43,8 +43,8 @@ struct Limits {
   // Body bytes as read off the wire, chunk framing included. 0: max_body_bytes plus an
   // eighth for framing, plus 4 KiB.
   size_t max_wire_body_bytes = 0;
-  // Decoded bytes per wire byte allowed for a compressed body (checked once the
-  // decoded body passes 64 KiB, so that tiny bodies are not judged on their ratio).
+  // Decoded bytes per wire byte allowed for a compressed body, judged on the whole
+  // body (bodies that decode to 64 KiB or less are not judged on their ratio).
   double max_inflate_ratio = 100;
   std::chrono::milliseconds header_timeout{10000};
   std::chrono::milliseconds body_timeout{30000};
