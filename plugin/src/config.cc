@@ -10,6 +10,8 @@
 #include "operator_text.h"
 #include "rapidjson/document.h"
 #include "rapidjson/error/en.h"
+#include "rapidjson/memorystream.h"
+#include "rapidjson/reader.h"
 #include "rapidjson/stringbuffer.h"
 #include "rapidjson/writer.h"
 
@@ -34,6 +36,9 @@ constexpr size_t kMaxConfigBytes = 64 * 1024;
 constexpr size_t kMaxKeyLength = 512;
 constexpr size_t kMaxSourceIdLength = 128;
 constexpr size_t kMaxWorkspaceDigits = 18;  // Fits in a signed 64-bit integer.
+// A valid config is one flat object; the bound only has to keep the recursive copy
+// and write of the merged config (and RapidJSON's destructors) far from any stack's end.
+constexpr int kMaxConfigDepth = 32;
 
 constexpr unsigned kParseFlags =
     rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag;
@@ -374,19 +379,57 @@ class ConfigChecker {
   HightouchConfig config_;
 };
 
+// Reads JSON without building anything, stopping as soon as the nesting passes
+// kMaxConfigDepth. Run before the document is built, so no tree deeper than that
+// ever exists.
+class NestingCheck : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, NestingCheck> {
+ public:
+  bool StartObject() { return Enter(); }
+  bool EndObject(rapidjson::SizeType) { return Leave(); }
+  bool StartArray() { return Enter(); }
+  bool EndArray(rapidjson::SizeType) { return Leave(); }
+
+  bool too_deep() const { return too_deep_; }
+
+ private:
+  bool Enter() {
+    too_deep_ = ++depth_ > kMaxConfigDepth;
+    return !too_deep_;
+  }
+  bool Leave() {
+    --depth_;
+    return true;
+  }
+
+  int depth_ = 0;
+  bool too_deep_ = false;
+};
+
 // Parses `json` as an object into `doc`. On failure returns the operator message.
 std::string ParseObject(std::string_view json, rapidjson::Document& doc) {
   if (json.size() > kMaxConfigBytes) {
     return Cat("the config is ", json.size(), " bytes; at most ", kMaxConfigBytes,
                " are accepted. Send only the Hightouch fields and delivery settings.");
   }
-  doc.Parse<kParseFlags>(json.data(), json.size());
-  if (doc.HasParseError()) {
+  NestingCheck nesting;
+  rapidjson::MemoryStream stream(json.data(), json.size());
+  rapidjson::Reader reader;
+  const rapidjson::ParseResult checked = reader.Parse<kParseFlags>(stream, nesting);
+  if (nesting.too_deep()) {
+    return Cat("the config nests lists or objects more than ", kMaxConfigDepth,
+               " levels deep; send one flat JSON object of field names to values");
+  }
+  if (checked.IsError()) {
     // The text itself is never quoted: it may hold a key.
-    return Cat("the config is not valid JSON (", rapidjson::GetParseError_En(doc.GetParseError()),
-               " at byte ", doc.GetErrorOffset(),
+    return Cat("the config is not valid JSON (", rapidjson::GetParseError_En(checked.Code()),
+               " at byte ", checked.Offset(),
                "); send a JSON object such as {\"api_key\": \"...\", "
                "\"workspace_id\": \"12345\", \"source_id\": \"67890\"}");
+  }
+  doc.Parse<kParseFlags>(json.data(), json.size());
+  if (doc.HasParseError()) {  // Cannot happen after the check above; kept as a guard.
+    return Cat("the config could not be read (",
+               rapidjson::GetParseError_En(doc.GetParseError()), ")");
   }
   if (!doc.IsObject()) {
     return Cat("the config must be a JSON object of field names to values; got ", JsonKind(doc));
