@@ -8,6 +8,7 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libyaml-cpp-dev libcurl4-openssl-dev libcpp-httplib-dev libsimdjson-dev rapidjson-dev
   libsqlite3-dev libssl-dev libgtest-dev libgmock-dev libbenchmark-dev curl
+  lcov  # scripts/coverage.sh
 )
 if [[ "${1:-}" == "--ui" ]]; then
   packages+=(chromium chromium-driver)
