@@ -42,7 +42,7 @@ cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DSIGNAL_SANITIZE="$sanitizers" -DSIGNAL_BUILD_BENCHMARKS=OFF
 cmake --build "$build_dir" -j"$jobs"
 
-reports="$root/$build_dir/sanitizer-reports"
+reports="$(cd "$build_dir" && pwd)/sanitizer-reports"
 rm -rf "$reports"
 mkdir -p "$reports"
 # halt_on_error: the first report ends the process with a failing exit code (UBSan would
