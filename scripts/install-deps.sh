@@ -14,6 +14,7 @@ packages=(
   libboost-dev zlib1g-dev
   dpkg-dev file help2man systemd shellcheck yamllint
   clang libclang-rt-14-dev
+  lcov  # scripts/coverage.sh
 )
 if [[ "${1:-}" == "--ui" ]]; then
   packages+=(chromium chromium-driver)

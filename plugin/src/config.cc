@@ -10,6 +10,8 @@
 #include "operator_text.h"
 #include "rapidjson/document.h"
 #include "rapidjson/error/en.h"
+#include "rapidjson/memorystream.h"
+#include "rapidjson/reader.h"
 #include "rapidjson/stringbuffer.h"
 #include "rapidjson/writer.h"
 
@@ -34,6 +36,9 @@ constexpr size_t kMaxConfigBytes = 64 * 1024;
 constexpr size_t kMaxKeyLength = 512;
 constexpr size_t kMaxSourceIdLength = 128;
 constexpr size_t kMaxWorkspaceDigits = 18;  // Fits in a signed 64-bit integer.
+// A valid config is one flat object; the bound only has to keep the recursive copy
+// and write of the merged config (and RapidJSON's destructors) far from any stack's end.
+constexpr int kMaxConfigDepth = 32;
 
 constexpr unsigned kParseFlags =
     rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag;
@@ -374,19 +379,79 @@ class ConfigChecker {
   HightouchConfig config_;
 };
 
+// Reads JSON without building anything and stops at the first thing the merged config
+// could not carry: nesting past kMaxConfigDepth (checked before any tree exists, so none
+// deeper ever does), a string whose escapes decode to invalid UTF-8 (RapidJSON 1.1 lets a
+// lone low surrogate such as \udc00 through), or a number too large for a double (it
+// would read as infinity, which JSON cannot write back).
+class ConfigTextCheck
+    : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, ConfigTextCheck> {
+ public:
+  bool StartObject() { return Enter(); }
+  bool EndObject(rapidjson::SizeType) { return Leave(); }
+  bool StartArray() { return Enter(); }
+  bool EndArray(rapidjson::SizeType) { return Leave(); }
+  bool String(const char* text, rapidjson::SizeType length, bool) { return Text(text, length); }
+  bool Key(const char* text, rapidjson::SizeType length, bool) { return Text(text, length); }
+  bool Double(double value) {
+    if (std::isfinite(value)) return true;
+    problem_ = "the config holds a number too large to store; use a value within the field's range";
+    return false;
+  }
+
+  // Empty when the text passed every check the handler makes.
+  const std::string& problem() const { return problem_; }
+
+ private:
+  bool Enter() {
+    if (++depth_ <= kMaxConfigDepth) return true;
+    problem_ = Cat("the config nests lists or objects more than ", kMaxConfigDepth,
+                   " levels deep; send one flat JSON object of field names to values");
+    return false;
+  }
+  bool Leave() {
+    --depth_;
+    return true;
+  }
+  bool Text(const char* text, rapidjson::SizeType length) {
+    rapidjson::MemoryStream bytes(text, length);
+    rapidjson::StringBuffer sink;
+    while (bytes.Tell() < length) {
+      if (!rapidjson::UTF8<>::Validate(bytes, sink)) {
+        problem_ = "the config holds a string escape that is not a valid character (such as a "
+                   "lone surrogate \\udc00); send text as UTF-8";
+        return false;
+      }
+    }
+    return true;
+  }
+
+  int depth_ = 0;
+  std::string problem_;
+};
+
 // Parses `json` as an object into `doc`. On failure returns the operator message.
 std::string ParseObject(std::string_view json, rapidjson::Document& doc) {
   if (json.size() > kMaxConfigBytes) {
     return Cat("the config is ", json.size(), " bytes; at most ", kMaxConfigBytes,
                " are accepted. Send only the Hightouch fields and delivery settings.");
   }
-  doc.Parse<kParseFlags>(json.data(), json.size());
-  if (doc.HasParseError()) {
+  ConfigTextCheck text_check;
+  rapidjson::MemoryStream stream(json.data(), json.size());
+  rapidjson::Reader reader;
+  const rapidjson::ParseResult checked = reader.Parse<kParseFlags>(stream, text_check);
+  if (!text_check.problem().empty()) return text_check.problem();
+  if (checked.IsError()) {
     // The text itself is never quoted: it may hold a key.
-    return Cat("the config is not valid JSON (", rapidjson::GetParseError_En(doc.GetParseError()),
-               " at byte ", doc.GetErrorOffset(),
+    return Cat("the config is not valid JSON (", rapidjson::GetParseError_En(checked.Code()),
+               " at byte ", checked.Offset(),
                "); send a JSON object such as {\"api_key\": \"...\", "
                "\"workspace_id\": \"12345\", \"source_id\": \"67890\"}");
+  }
+  doc.Parse<kParseFlags>(json.data(), json.size());
+  if (doc.HasParseError()) {  // Cannot happen after the check above; kept as a guard.
+    return Cat("the config could not be read (",
+               rapidjson::GetParseError_En(doc.GetParseError()), ")");
   }
   if (!doc.IsObject()) {
     return Cat("the config must be a JSON object of field names to values; got ", JsonKind(doc));

@@ -106,11 +106,13 @@ class ChildProcess {
                const std::string& stderr_path) {
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0) std::abort();
+    program_ = argv.empty() ? "" : argv[0];
+    // Kept open here too, so its end can be shown even once the file has been deleted.
+    stderr_fd_ = open(stderr_path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     pid_ = fork();
     if (pid_ == 0) {
       dup2(fds[1], STDOUT_FILENO);
-      int err = open(stderr_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-      if (err >= 0) dup2(err, STDERR_FILENO);
+      if (stderr_fd_ >= 0) dup2(stderr_fd_, STDERR_FILENO);
       for (const auto& [name, value] : env) setenv(name.c_str(), value.c_str(), 1);
       std::vector<char*> args;
       for (const std::string& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
@@ -123,13 +125,39 @@ class ChildProcess {
     reader_ = std::thread([this] { ReadLoop(); });
   }
 
+  // A child still running is stopped with SIGTERM, so that it exits normally: a coverage
+  // build writes its counters, and a sanitizer build runs its exit checks (leaks) and
+  // exits non-zero on any report, only then. Not stopping within 20 s, or stopping with
+  // an error, fails the test, with the end of the child's stderr.
   ~ChildProcess() {
     if (Running()) {
-      kill(pid_, SIGKILL);
-      Wait();
+      kill(pid_, SIGTERM);
+      if (!WaitFor(std::chrono::seconds(20)).has_value()) {
+        kill(pid_, SIGKILL);
+        Wait();
+        ADD_FAILURE() << program_ << " ignored SIGTERM for 20 s; its stderr ends:\n"
+                      << StderrTail();
+      } else if (exit_code_ != 0) {
+        ADD_FAILURE() << program_ << " exited with " << exit_code_
+                      << " after SIGTERM; its stderr ends:\n"
+                      << StderrTail();
+      }
     }
     if (reader_.joinable()) reader_.join();
     close(read_fd_);
+    if (stderr_fd_ >= 0) close(stderr_fd_);
+  }
+
+  // The last 8 KiB the child wrote to stderr.
+  std::string StderrTail() const {
+    constexpr off_t kTail = 8192;
+    const off_t size = stderr_fd_ >= 0 ? lseek(stderr_fd_, 0, SEEK_END) : 0;
+    if (size <= 0) return "";
+    const off_t start = size > kTail ? size - kTail : 0;
+    std::string tail(static_cast<size_t>(size - start), '\0');
+    const ssize_t n = pread(stderr_fd_, tail.data(), tail.size(), start);
+    tail.resize(n > 0 ? static_cast<size_t>(n) : 0);
+    return tail;
   }
 
   // The first stdout line (so far or within `timeout`) that starts with `prefix`.
@@ -204,6 +232,8 @@ class ChildProcess {
     cv_.notify_all();
   }
 
+  std::string program_;
+  int stderr_fd_ = -1;
   pid_t pid_ = -1;
   int read_fd_ = -1;
   std::thread reader_;

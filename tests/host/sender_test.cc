@@ -144,7 +144,10 @@ TEST(HttpSenderTest, ReusesOneKeepAliveConnectionForSequentialRequests) {
     ASSERT_EQ(response.status, 200);
     EXPECT_EQ(response.new_connections, i == 0 ? 1u : 0u) << "request " << i;
   }
-  EXPECT_EQ(client_ports.size(), 1u);
+  {
+    std::lock_guard<std::mutex> lock(mu);  // The handler's thread wrote it.
+    EXPECT_EQ(client_ports.size(), 1u);
+  }
   EXPECT_EQ(sender->stats().connections_opened, 1u);
   EXPECT_EQ(sender->stats().requests_completed, 20u);
 }
@@ -214,7 +217,7 @@ TEST(HttpSenderTest, TruncatesAnOversizedResponseAndKeepsTheConnection) {
 
 TEST(HttpSenderTest, SendsAnOversizedRequestBodyWhole) {
   httplib::Server server;
-  size_t received = 0;
+  std::atomic<size_t> received{0};  // Written on the server's thread.
   server.Post("/", [&](const httplib::Request& req, httplib::Response& res) {
     received = req.body.size();
     res.set_content("ok", "text/plain");
@@ -309,6 +312,7 @@ TEST(HttpSenderTest, BoundsTheRequestsInFlight) {
   submitter.join();
   sender->Shutdown();
   EXPECT_EQ(done.load(), 6);
+  std::lock_guard<std::mutex> lock(mu);
   EXPECT_LE(max_concurrent, 2);
 }
 

@@ -2,6 +2,8 @@
 
 #include "config.h"
 
+#include <pthread.h>
+
 #include <string>
 #include <vector>
 
@@ -433,11 +435,62 @@ TEST(ValidateConfig, OversizedAndDeeplyNestedConfigsAreRefused) {
   EXPECT_THAT(Codes(big), ElementsAre("config:wrong_type"));
   EXPECT_THAT(MessageFor(big, "config"), HasSubstr("at most 65536 are accepted"));
 
-  // Deep nesting must not exhaust the stack (the parser is iterative).
+  // Deep nesting is refused while reading, before any tree is built or copied.
   const std::string deep = "{\"x\":" + std::string(30000, '[') + std::string(30000, ']') + "}";
   const auto nested = Validate(deep);
   EXPECT_FALSE(nested.valid());
-  EXPECT_THAT(Codes(nested), Not(IsEmpty()));
+  EXPECT_THAT(Codes(nested), ElementsAre("config:wrong_type"));
+  EXPECT_THAT(MessageFor(nested, "config"), HasSubstr("more than 32 levels deep"));
+  EXPECT_THAT(nested.merged_config_json(), IsEmpty());
+}
+
+// `levels` of nesting in all: the config object itself plus lists inside region.
+std::string NestedRegion(int levels) {
+  return With("region", std::string(levels - 1, '[') + std::string(levels - 1, ']'));
+}
+
+TEST(ValidateConfig, NestingUpToTheLimitIsReadAndJudgedByType) {
+  const auto at_limit = Validate(NestedRegion(32));
+  EXPECT_THAT(Codes(at_limit), ElementsAre("region:wrong_type"));
+  EXPECT_THAT(at_limit.merged_config_json(), HasSubstr("[[[]]]"));
+
+  const auto past_limit = Validate(NestedRegion(33));
+  EXPECT_THAT(Codes(past_limit), ElementsAre("config:wrong_type"));
+  EXPECT_THAT(MessageFor(past_limit, "config"), HasSubstr("more than 32 levels deep"));
+
+  // Broken JSON is still reported as such, with its position.
+  const auto broken = Validate(R"({"region":[[1,]]})");
+  EXPECT_THAT(Codes(broken), ElementsAre("config:wrong_type"));
+  EXPECT_THAT(MessageFor(broken, "config"), HasSubstr("not valid JSON"));
+  EXPECT_THAT(MessageFor(broken, "config"), HasSubstr("at byte 14"));
+}
+
+// Runs `body` on a thread with a small stack, like a gRPC server thread's, so that any
+// recursion over the input's depth would overflow it.
+void OnSmallStack(void (*body)()) {
+  pthread_attr_t attributes;
+  ASSERT_EQ(pthread_attr_init(&attributes), 0);
+  ASSERT_EQ(pthread_attr_setstacksize(&attributes, 256 * 1024), 0);
+  pthread_t thread;
+  auto run = [](void* argument) -> void* {
+    reinterpret_cast<void (*)()>(argument)();
+    return nullptr;
+  };
+  ASSERT_EQ(pthread_create(&thread, &attributes, run, reinterpret_cast<void*>(body)), 0);
+  EXPECT_EQ(pthread_join(thread, nullptr), 0);
+  pthread_attr_destroy(&attributes);
+}
+
+TEST(ValidateConfig, DeepConfigsAreRefusedOnASmallStack) {
+  Entry();  // The catalog is parsed once, on the main thread.
+  OnSmallStack([] {
+    const std::string inner = std::string(30000, '[') + std::string(30000, ']');
+    const auto response = Validate(With("region", inner));
+    EXPECT_THAT(Codes(response), ElementsAre("config:wrong_type"));
+    const auto typed = ParseMergedConfig(Entry(), With("region", inner));
+    ASSERT_FALSE(typed.ok());
+    EXPECT_THAT(typed.status().message(), HasSubstr("more than 32 levels deep"));
+  });
 }
 
 TEST(ValidateConfig, MessagesAreValidUtf8EvenForHostileValues) {
@@ -448,6 +501,38 @@ TEST(ValidateConfig, MessagesAreValidUtf8EvenForHostileValues) {
   EXPECT_THAT(message, Not(HasSubstr("\x1b")));
   EXPECT_THAT(message, HasSubstr("\xf0\x9f\x98\x80"));  // The emoji survives.
   EXPECT_LT(message.size(), 400u);
+}
+
+TEST(ValidateConfig, EscapesThatDecodeToInvalidUtf8AreRefused) {
+  // A lone low surrogate, as a value and as a key: RapidJSON 1.1 would decode either to
+  // bytes that are not UTF-8 and carry them into the merged config.
+  for (const std::string config :
+       {With("source_id", R"("\udc00")"), Config(R"(,"\udfff":1)")}) {
+    const auto response = Validate(config);
+    EXPECT_FALSE(response.valid()) << config;
+    EXPECT_THAT(Codes(response), ElementsAre("config:wrong_type")) << config;
+    EXPECT_THAT(MessageFor(response, "config"), HasSubstr("lone surrogate"));
+    EXPECT_THAT(response.merged_config_json(), IsEmpty());
+  }
+  // A proper surrogate pair is one character and stays valid.
+  const auto pair = Validate(With("source_id", R"("\ud83d\ude00")"));
+  EXPECT_TRUE(pair.valid()) << pair.DebugString();
+  EXPECT_THAT(pair.merged_config_json(), HasSubstr("\xf0\x9f\x98\x80"));
+}
+
+TEST(ValidateConfig, NumbersBeyondADoubleAreRefusedNotTruncated) {
+  // RapidJSON refuses 1e400 itself but reads a long mantissa times 1e307 as infinity,
+  // which the merged config could not write back.
+  EXPECT_THAT(MessageFor(Validate(Config(R"(,"batch_size":1e400)")), "config"),
+              HasSubstr("Number too big"));
+  for (const std::string config : {Config(R"(,"batch_size":1236002990051e307)"),
+                                   Config(R"(,"unknown_setting":-1236002990051e307)")}) {
+    const auto response = Validate(config);
+    EXPECT_FALSE(response.valid()) << config;
+    EXPECT_THAT(MessageFor(response, "config"), HasSubstr("number too large"));
+    EXPECT_THAT(response.merged_config_json(), IsEmpty());
+  }
+  EXPECT_FALSE(ParseMergedConfig(Entry(), Config(R"(,"batch_size":1236002990051e307)")).ok());
 }
 
 TEST(ParseMergedConfig, ReadsTheTypedConfig) {

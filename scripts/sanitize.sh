@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# The sanitizer runs CI makes, one mode per call:
+#   scripts/sanitize.sh asan   AddressSanitizer + UndefinedBehaviorSanitizer (LeakSanitizer
+#                              included) over every CTest test, built in build-asan/
+#   scripts/sanitize.sh tsan   ThreadSanitizer over every CTest test, built in build-tsan/,
+#                              with tests/tsan.supp (why each entry: see that file)
+# Builds first (ccache makes a rebuild cheap), then runs the tests. Exits non-zero on any
+# failed test and on any sanitizer report:
+# - ASan, LSan and TSan write every report to a file under <build dir>/sanitizer-reports,
+#   also for the host and fake Hightouch processes the tests start (their stderr files are
+#   deleted with the test's directory); the files are printed at the end, and a report that
+#   no test noticed still fails the run.
+# - UBSan (gcc's libubsan ignores log_path) prints to stderr and, with halt_on_error, ends
+#   the process with a failing exit code; the process tests fail when a child does not exit
+#   cleanly and show the end of its stderr.
+#
+# Environment: JOBS (default 2), BUILD_DIR (instead of build-asan / build-tsan),
+# REPEAT (default 1: how many times to run the tests, to catch flaky failures).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+mode=${1:-}
+jobs=${JOBS:-2}
+repeat=${REPEAT:-1}
+
+case "$mode" in
+  asan) sanitizers=address,undefined ;;
+  tsan) sanitizers=thread ;;
+  *)
+    echo "usage: scripts/sanitize.sh asan|tsan" >&2
+    exit 2
+    ;;
+esac
+build_dir=${BUILD_DIR:-build-$mode}
+
+scripts/install-deps.sh
+# Let ccache reuse objects across checkouts of the repo (CI builds a fresh clone).
+export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$root} CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-1}
+
+# Benchmarks are not run here; building them would only cost time.
+cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DSIGNAL_SANITIZE="$sanitizers" -DSIGNAL_BUILD_BENCHMARKS=OFF
+cmake --build "$build_dir" -j"$jobs"
+
+reports="$(cd "$build_dir" && pwd)/sanitizer-reports"
+rm -rf "$reports"
+mkdir -p "$reports"
+# halt_on_error: the first report ends the process with a failing exit code (UBSan would
+# otherwise print and carry on, and the test would pass).
+export ASAN_OPTIONS="halt_on_error=1:detect_leaks=1:strict_init_order=1:log_path=$reports/asan"
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
+export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$root/tests/tsan.supp:log_path=$reports/tsan"
+
+ctest_args=(--test-dir "$build_dir" --output-on-failure -j"$jobs" --timeout 600)
+status=0
+for ((run = 1; run <= repeat; run++)); do
+  echo "== $mode run $run of $repeat"
+  ctest "${ctest_args[@]}" || status=1
+done
+
+shopt -s nullglob
+found=("$reports"/*)
+if [[ ${#found[@]} -gt 0 ]]; then
+  echo "== ${#found[@]} sanitizer report file(s):"
+  for file in "${found[@]}"; do
+    echo "---- $file"
+    cat "$file"
+  done
+  status=1
+fi
+if [[ $status -ne 0 ]]; then
+  echo "sanitize.sh $mode: FAILED" >&2
+else
+  echo "sanitize.sh $mode: clean"
+fi
+exit $status
