@@ -51,6 +51,10 @@ BodyDecoder::Result BodyDecoder::Fail(Result result, std::string message) {
   return result;
 }
 
+void BodyDecoder::ExpectWireBytes(size_t length) {
+  if (coding_ == ContentCoding::kIdentity) body_.reserve(std::min(length, max_decoded_bytes_));
+}
+
 BodyDecoder::Result BodyDecoder::Feed(std::string_view data) {
   if (!error_.empty()) return Result::kCorrupt;
   wire_bytes_ += data.size();

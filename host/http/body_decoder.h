@@ -35,6 +35,11 @@ class BodyDecoder {
   BodyDecoder(const BodyDecoder&) = delete;
   BodyDecoder& operator=(const BodyDecoder&) = delete;
 
+  // The body's declared length (Content-Length), before the first Feed: an identity body
+  // is then received into one allocation of its size instead of a growing string, which
+  // above malloc's mmap threshold costs page faults on every request. Only a hint, capped
+  // at the decoded limit; the bytes actually read are what is judged.
+  void ExpectWireBytes(size_t length);
   // Wire bytes of the body, in order (chunk framing already removed).
   Result Feed(std::string_view data);
   // The body is complete: a compressed stream must have ended cleanly.

@@ -222,6 +222,7 @@ void Connection::BeginBody(Admission admission) {
                          ") is larger than the limit of ", wire_limit_, " bytes"));
   }
   decoder_ = std::make_unique<BodyDecoder>(*coding, max_body, limits.max_inflate_ratio);
+  if (length) decoder_->ExpectWireBytes(*length);
   pending_handler_ = std::move(admission.handler);
   pending_inline_ = admission.inline_handler;
   if (!scratch_) scratch_ = std::make_unique<char[]>(kScratchBytes);
