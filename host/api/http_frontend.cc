@@ -236,6 +236,20 @@ class EventHandler : public http::Handler {
   explicit EventHandler(EventService* events) : events_(events) {}
 
   http::Admission Admit(const http::RequestHead& head) override {
+    http::Admission admission = Decide(head);
+    // Browsers post events from other origins: every refusal must be readable by them.
+    if (admission.refusal) AllowBrowsers(*admission.refusal);
+    return admission;
+  }
+
+  http::Response Error(int status, std::string_view code, std::string_view message) override {
+    http::Response response = ErrorResponse(status, code, message);
+    AllowBrowsers(response);
+    return response;
+  }
+
+ private:
+  http::Admission Decide(const http::RequestHead& head) {
     http::Admission refusal;
     std::optional<RequestTarget> target = ParseTarget(head, &refusal);
     if (!target) return refusal;
@@ -260,13 +274,6 @@ class EventHandler : public http::Handler {
     return NoRoute(head, *target);
   }
 
-  http::Response Error(int status, std::string_view code, std::string_view message) override {
-    http::Response response = ErrorResponse(status, code, message);
-    AllowBrowsers(response);
-    return response;
-  }
-
- private:
   http::Admission Route(const EventRouteEntry& entry, const http::RequestHead& head) {
     const std::string endpoint = entry.endpoint;
     auto admission = std::make_shared<EventAdmission>(

@@ -335,5 +335,30 @@ TEST_F(HardeningTest, UnknownRoutesAndMethodsAnswerInTheEnvelope) {
   EXPECT_EQ(nul_reply->status, 400);
 }
 
+TEST_F(HardeningTest, TheEventListenerAnswersWrongMethodsAndBadTargetsBeforeAnyKeyCheck) {
+  // GET on an event route: 405 naming what is allowed, in the error envelope, with the
+  // CORS headers browsers need to read it; no key was sent and none is asked for.
+  RawConnection wrong_method(host_.events_port);
+  wrong_method.Send(RawHead("GET", "/v1/batch"));
+  auto response = wrong_method.Read();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 405);
+  EXPECT_EQ(response->Header("allow"), "POST, OPTIONS");
+  EXPECT_EQ(response->Header("access-control-allow-origin"), "*");
+  Reply method_reply;
+  method_reply.status = response->status;
+  method_reply.body = response->body;
+  EXPECT_EQ(method_reply.ErrorCode(), "METHOD_NOT_ALLOWED");
+
+  // A malformed escape or an encoded NUL in the target: 400, even with a body announced.
+  for (const char* target : {"/v1/ba%zzch", "/v1/batch%00", "/v1/batch?x=%G1"}) {
+    RawConnection bad(host_.events_port);
+    bad.Send(RawHead("POST", target, "Content-Length: 100000\r\n"));
+    auto bad_reply = bad.Read();
+    ASSERT_TRUE(bad_reply) << target;
+    EXPECT_EQ(bad_reply->status, 400) << target;
+  }
+}
+
 }  // namespace
 }  // namespace signal_test
