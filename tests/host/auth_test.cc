@@ -183,6 +183,23 @@ TEST(JwtTest, DeeplyNestedJsonIsRefusedWithoutCrashing) {
   EXPECT_FALSE(result.ok());
 }
 
+TEST(JwtTest, ClaimsThatDecodeToInvalidUtf8AreRefused) {
+  // Correctly signed, but a claim holds a lone surrogate (or raw bytes that are not UTF-8):
+  // accepting it would carry invalid UTF-8 into logs and API responses.
+  for (const std::string& sub :
+       {std::string(R"(\udc00)"), std::string(R"(usr_\ud800)"), std::string("usr_\xff")}) {
+    const std::string payload =
+        R"({"sub":")" + sub + R"(","org_id":"o","role":"viewer","exp":1800000000})";
+    ExpectRefused(VerifyToken(Forge(kHs256Header, payload), kSecret, kNow), TokenError::kMalformed);
+  }
+  // A surrogate pair is one character and is fine.
+  const std::string pair =
+      R"({"sub":"usr_\ud83d\ude00","org_id":"o","role":"viewer","exp":1800000000})";
+  absl::StatusOr<Claims> accepted = VerifyToken(Forge(kHs256Header, pair), kSecret, kNow);
+  ASSERT_TRUE(accepted.ok()) << accepted.status();
+  EXPECT_EQ(accepted->sub, "usr_\xf0\x9f\x98\x80");
+}
+
 TEST(JwtTest, MissingClaimsAreRefused) {
   for (const char* payload : {R"({"org_id":"o","role":"viewer","exp":1800000000})",
                               R"({"sub":"u","role":"viewer","exp":1800000000})",
