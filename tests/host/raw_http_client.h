@@ -94,16 +94,11 @@ class RawConnection {
   bool ClosedWithin(std::chrono::milliseconds timeout) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     while (true) {
-      const int remaining = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                 deadline - std::chrono::steady_clock::now())
-                                                 .count());
-      if (remaining <= 0) return false;
-      pollfd p{fd_, POLLIN, 0};
-      if (::poll(&p, 1, remaining) <= 0) return false;
-      char buffer[4096];
-      const ssize_t n = ::recv(fd_, buffer, sizeof(buffer), 0);
-      if (n <= 0) return true;
-      pending_.append(buffer, static_cast<size_t>(n));
+      switch (Receive(deadline)) {
+        case Received::kData: continue;
+        case Received::kClosed: return true;
+        case Received::kTimeout: return false;
+      }
     }
   }
 
@@ -115,18 +110,25 @@ class RawConnection {
     fd_ = -1;
   }
 
-  bool Fill(std::chrono::steady_clock::time_point deadline) {
+  enum class Received { kData, kClosed, kTimeout };
+
+  // Appends what arrives before `deadline` to pending_.
+  Received Receive(std::chrono::steady_clock::time_point deadline) {
     const int remaining = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                                deadline - std::chrono::steady_clock::now())
                                                .count());
-    if (remaining <= 0) return false;
+    if (remaining <= 0) return Received::kTimeout;
     pollfd p{fd_, POLLIN, 0};
-    if (::poll(&p, 1, remaining) <= 0) return false;
+    if (::poll(&p, 1, remaining) <= 0) return Received::kTimeout;
     char buffer[16384];
     const ssize_t n = ::recv(fd_, buffer, sizeof(buffer), 0);
-    if (n <= 0) return false;
+    if (n <= 0) return Received::kClosed;
     pending_.append(buffer, static_cast<size_t>(n));
-    return true;
+    return Received::kData;
+  }
+
+  bool Fill(std::chrono::steady_clock::time_point deadline) {
+    return Receive(deadline) == Received::kData;
   }
 
   std::optional<RawResponse> Parse(bool closed, bool head_request) {
