@@ -67,9 +67,9 @@ absl::Status SqliteStore::RecordAttempt(AttemptRecord& attempt) {
 }
 
 absl::StatusOr<PageResult<AttemptRecord>> SqliteStore::ListAttempts(std::string_view integration_id,
-                                                                  std::string_view message_id,
-                                                                  std::string_view outcome,
-                                                                  const Page& page) {
+                                                                    std::string_view message_id,
+                                                                    std::string_view outcome,
+                                                                    const Page& page) {
   STORE_ASSIGN_OR_RETURN(int64_t limit, CheckLimit(page));
   STORE_ASSIGN_OR_RETURN(int64_t before, DecodeCursor(page.cursor, "att", kNoUpperBound));
   // The message-id filter first looks for the id's exact JSON encoding in the stored

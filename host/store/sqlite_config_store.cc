@@ -87,7 +87,7 @@ absl::StatusOr<RevisionRecord> SqliteStore::ReadRevision(const Statement& s) con
 }
 
 absl::Status SqliteStore::CreateIntegration(IntegrationRecord& integration,
-                                          RevisionRecord& first_revision) {
+                                            RevisionRecord& first_revision) {
   if (integration.org_id.empty() || integration.name.empty() || integration.vendor.empty()) {
     return absl::InvalidArgumentError("an integration needs an org_id, a name and a vendor");
   }
@@ -144,7 +144,7 @@ absl::Status SqliteStore::CreateIntegration(IntegrationRecord& integration,
 }
 
 absl::StatusOr<IntegrationRecord> SqliteStore::GetIntegration(std::string_view org_id,
-                                                            std::string_view id) {
+                                                              std::string_view id) {
   Reader reader = AcquireReader();
   STORE_ASSIGN_OR_RETURN(Statement stmt, reader.db().Prepare(absl::StrCat(
                                              "SELECT ", kIntegrationColumns,
@@ -156,7 +156,7 @@ absl::StatusOr<IntegrationRecord> SqliteStore::GetIntegration(std::string_view o
 }
 
 absl::StatusOr<PageResult<IntegrationRecord>> SqliteStore::ListIntegrations(std::string_view org_id,
-                                                                          const Page& page) {
+                                                                            const Page& page) {
   STORE_ASSIGN_OR_RETURN(int64_t limit, CheckLimit(page));
   STORE_ASSIGN_OR_RETURN(int64_t after, DecodeCursor(page.cursor, "int", 0));
   Reader reader = AcquireReader();
@@ -257,7 +257,7 @@ absl::Status SqliteStore::AddRevision(RevisionRecord& revision) {
 }
 
 absl::StatusOr<RevisionRecord> SqliteStore::GetRevision(std::string_view integration_id,
-                                                      int revision_number) {
+                                                        int revision_number) {
   Reader reader = AcquireReader();
   STORE_ASSIGN_OR_RETURN(
       Statement stmt, reader.db().Prepare(absl::StrCat(
@@ -272,8 +272,8 @@ absl::StatusOr<RevisionRecord> SqliteStore::GetRevision(std::string_view integra
   return ReadRevision(stmt);
 }
 
-absl::StatusOr<PageResult<RevisionRecord>> SqliteStore::ListRevisions(std::string_view integration_id,
-                                                                    const Page& page) {
+absl::StatusOr<PageResult<RevisionRecord>> SqliteStore::ListRevisions(
+    std::string_view integration_id, const Page& page) {
   STORE_ASSIGN_OR_RETURN(int64_t limit, CheckLimit(page));
   STORE_ASSIGN_OR_RETURN(int64_t before, DecodeCursor(page.cursor, "rev", kNoUpperBound));
   Reader reader = AcquireReader();
@@ -288,7 +288,7 @@ absl::StatusOr<PageResult<RevisionRecord>> SqliteStore::ListRevisions(std::strin
 }
 
 absl::Status SqliteStore::SetStatus(std::string_view integration_id, std::string_view status,
-                                  std::string_view reason) {
+                                    std::string_view reason) {
   if (!ValidStatus(status)) {
     return absl::InvalidArgumentError(
         absl::StrCat("unknown integration status \"", Av(status), "\""));

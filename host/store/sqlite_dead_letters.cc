@@ -33,8 +33,8 @@ absl::StatusOr<DeadLetter> ReadDeadLetter(const Statement& s) {
 }  // namespace
 
 absl::StatusOr<PageResult<DeadLetter>> SqliteStore::ListDeadLetters(std::string_view integration_id,
-                                                                  std::string_view reason,
-                                                                  const Page& page) {
+                                                                    std::string_view reason,
+                                                                    const Page& page) {
   STORE_ASSIGN_OR_RETURN(int64_t limit, CheckLimit(page));
   STORE_ASSIGN_OR_RETURN(int64_t before, DecodeCursor(page.cursor, "dl", kNoUpperBound));
   // Two shapes so that a filtered list walks the (integration_id, id) index.
@@ -49,9 +49,9 @@ absl::StatusOr<PageResult<DeadLetter>> SqliteStore::ListDeadLetters(std::string_
 }
 
 absl::StatusOr<size_t> SqliteStore::ReplayDeadLetters(std::string_view org_id,
-                                                    std::string_view integration_id,
-                                                    std::string_view reason,
-                                                    std::span<const int64_t> ids) {
+                                                      std::string_view integration_id,
+                                                      std::string_view reason,
+                                                      std::span<const int64_t> ids) {
   const int64_t now = clock_();
   size_t replayed = 0;
   absl::Status status = Write([&](Connection& db, WriteEffects& effects) -> absl::Status {

@@ -196,7 +196,7 @@ SqliteStore::SegmentState& SqliteStore::StateFor(int64_t segment, uint32_t event
 }
 
 void SqliteStore::MarkFinished(int64_t segment, uint32_t event_count,
-                             std::span<const uint32_t> indexes) {
+                               std::span<const uint32_t> indexes) {
   SegmentState& state = StateFor(segment, event_count);
   for (uint32_t index : indexes) {
     if (index >= state.flags.size()) continue;
@@ -307,7 +307,7 @@ absl::Status SqliteStore::Enqueue(std::span<const EnqueueItem> items) {
 }
 
 absl::StatusOr<std::vector<QueuedEvent>> SqliteStore::Lease(std::string_view integration_id,
-                                                          size_t max, int64_t now_ms) {
+                                                            size_t max, int64_t now_ms) {
   std::vector<QueuedEvent> events;
   if (max == 0) return events;
   // Held across the query: a commit that finishes a leased event marks it finished
@@ -387,7 +387,7 @@ void SqliteStore::Release(std::span<const int64_t> seqs) {
 }
 
 absl::Status SqliteStore::CompleteIn(Connection& db, std::span<const int64_t> seqs,
-                                   WriteEffects& effects) {
+                                     WriteEffects& effects) {
   for (auto& [segment, indexes] : GroupBySegment(seqs)) {
     STORE_ASSIGN_OR_RETURN(std::optional<SegmentRow> row, ReadSegmentRow(db, segment));
     if (!row.has_value()) continue;  // already gone
@@ -405,7 +405,7 @@ absl::Status SqliteStore::Complete(std::span<const int64_t> seqs) {
 }
 
 void SqliteStore::CompleteAndRecordAsync(std::vector<int64_t> seqs, AttemptRecord attempt,
-                                       AsyncDone done) {
+                                         AsyncDone done) {
   if (attempt.created_at_ms == 0) attempt.created_at_ms = clock_();
   struct Job {
     std::vector<int64_t> seqs;
@@ -432,7 +432,7 @@ void SqliteStore::CompleteAndRecordAsync(std::vector<int64_t> seqs, AttemptRecor
 }
 
 absl::Status SqliteStore::ScheduleRetry(std::span<const int64_t> seqs, int64_t next_attempt_at_ms,
-                                      int64_t attempted_at_ms) {
+                                        int64_t attempted_at_ms) {
   if (seqs.empty()) return absl::OkStatus();
   return WriteRelaxed([&](Connection& db, WriteEffects& effects) -> absl::Status {
     std::vector<segment::PackedEvent> unpacked;
@@ -478,9 +478,9 @@ absl::Status SqliteStore::ScheduleRetry(std::span<const int64_t> seqs, int64_t n
 }
 
 absl::Status SqliteStore::DeadLetterEvents(std::span<const int64_t> seqs, std::string_view reason,
-                                         std::string_view message, int32_t last_status,
-                                         std::string_view last_response,
-                                         uint32_t attempts_added) {
+                                           std::string_view message, int32_t last_status,
+                                           std::string_view last_response,
+                                           uint32_t attempts_added) {
   if (seqs.empty()) return absl::OkStatus();
   const int64_t now = clock_();
   return WriteRelaxed([&](Connection& db, WriteEffects& effects) -> absl::Status {

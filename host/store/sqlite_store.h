@@ -191,8 +191,8 @@ class SqliteStore final : public Store {
   absl::StatusOr<PageResult<DeadLetter>> ListDeadLetters(std::string_view integration_id,
                                                          std::string_view reason,
                                                          const Page& page) override;
-  absl::StatusOr<size_t> ReplayDeadLetters(std::string_view org_id,
-                                           std::string_view integration_id, std::string_view reason,
+  absl::StatusOr<size_t> ReplayDeadLetters(std::string_view org_id, std::string_view integration_id,
+                                           std::string_view reason,
                                            std::span<const int64_t> ids) override;
 
   absl::Status RecordAttempt(AttemptRecord& attempt) override;
