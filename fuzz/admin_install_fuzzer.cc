@@ -28,6 +28,7 @@
 #include "fuzz_check.h"
 #include "host/auth/jwt.h"
 #include "host/crypto/secret_box.h"
+#include "host/store/store.h"
 #include "integration_directory.h"
 #include "log.h"
 #include "plugin_registry.h"
@@ -118,7 +119,10 @@ Harness* StartHarness() {
   options.jwt_secret = kJwtSecret;
   options.rate_limit_per_minute = 1 << 30;
   api::AdminServiceDeps deps;
-  deps.store = h->store.get();
+  deps.configs = h->store.get();
+  deps.dead_letters = h->store.get();
+  deps.attempts = h->store.get();
+  deps.queue = h->store.get();
   deps.plugins = &h->plugins;
   deps.directory = h->directory.get();
   deps.ready = &h->ready;

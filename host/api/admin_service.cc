@@ -500,7 +500,7 @@ bool AdminService::Impl::NameTaken(const std::string& org_id, const std::string&
 }
 
 size_t AdminService::Impl::QueueDepth(const std::string& integration_id) const {
-  auto depth = deps_.store->QueueDepth(integration_id);
+  auto depth = deps_.queue->QueueDepth(integration_id);
   return depth.ok() ? *depth : 0;
 }
 
@@ -543,7 +543,7 @@ std::string AdminService::Impl::IntegrationJson(const IntegrationRecord& integra
 std::optional<IntegrationRecord> AdminService::Impl::OwnIntegration(const std::string& id,
                                                                     const Claims& caller,
                                                                     ApiResponse& res) {
-  auto integration = deps_.store->GetIntegration(caller.org_id, id);
+  auto integration = deps_.configs->GetIntegration(caller.org_id, id);
   if (!integration.ok()) {
     SendStoreError(res, integration.status(), absl::StrCat("integration ", id));
     return std::nullopt;
@@ -751,7 +751,7 @@ void AdminService::Impl::Install(const ApiRequest& req, ApiResponse& res, const 
   revision.change_summary = "Installed from the catalog";
   revision.created_by = caller.sub;
   revision.created_at_ms = now;
-  if (absl::Status status = deps_.store->CreateIntegration(integration, revision); !status.ok()) {
+  if (absl::Status status = deps_.configs->CreateIntegration(integration, revision); !status.ok()) {
     if (status.code() == absl::StatusCode::kAlreadyExists) {
       return SendError(res, 409, "CONFLICT",
                        absl::StrCat("an integration named \"", name, "\" already exists"));
@@ -770,7 +770,7 @@ void AdminService::Impl::ListIntegrations(const ApiRequest& req, ApiResponse& re
                                           const Claims& caller) {
   auto page = ParsePage(req);
   if (!page.ok()) return SendError(res, 400, "BAD_REQUEST", StdView(page.status().message()));
-  auto result = deps_.store->ListIntegrations(caller.org_id, *page);
+  auto result = deps_.configs->ListIntegrations(caller.org_id, *page);
   if (!result.ok()) return SendStoreError(res, result.status(), "integrations");
   SendJson(res, 200, ListBody(result->next_cursor, [&](JsonWriter& writer) {
              for (const IntegrationRecord& integration : result->items) {
@@ -787,7 +787,7 @@ void AdminService::Impl::GetIntegration(const ApiRequest& req, ApiResponse& res,
                                         const Claims& caller) {
   std::optional<IntegrationRecord> integration = OwnIntegration(req.path_params[0], caller, res);
   if (!integration) return;
-  auto revision = deps_.store->GetRevision(integration->id, integration->current_revision);
+  auto revision = deps_.configs->GetRevision(integration->id, integration->current_revision);
   if (!revision.ok()) return SendStoreError(res, revision.status(), "current revision");
   SendJson(res, 200, IntegrationJson(*integration, &*revision, nullptr));
 }
@@ -796,7 +796,7 @@ void AdminService::Impl::DeleteIntegration(const ApiRequest& req, ApiResponse& r
                                            const Claims& caller) {
   std::optional<IntegrationRecord> integration = OwnIntegration(req.path_params[0], caller, res);
   if (!integration) return;
-  if (absl::Status status = deps_.store->DeleteIntegration(caller.org_id, integration->id);
+  if (absl::Status status = deps_.configs->DeleteIntegration(caller.org_id, integration->id);
       !status.ok()) {
     return SendStoreError(res, status, absl::StrCat("integration ", integration->id));
   }
@@ -812,7 +812,7 @@ void AdminService::Impl::ListRevisions(const ApiRequest& req, ApiResponse& res,
   if (!page.ok()) return SendError(res, 400, "BAD_REQUEST", StdView(page.status().message()));
   std::optional<IntegrationRecord> integration = OwnIntegration(req.path_params[0], caller, res);
   if (!integration) return;
-  auto result = deps_.store->ListRevisions(integration->id, *page);
+  auto result = deps_.configs->ListRevisions(integration->id, *page);
   if (!result.ok()) return SendStoreError(res, result.status(), "revisions");
   SendJson(res, 200, ListBody(result->next_cursor, [&](JsonWriter& writer) {
              for (const RevisionRecord& revision : result->items) WriteRevision(writer, revision);
@@ -834,7 +834,7 @@ void AdminService::Impl::GetRevision(const ApiRequest& req, ApiResponse& res,
   if (!absl::SimpleAtoi(text, &number)) {
     return SendError(res, 404, "NOT_FOUND", absl::StrCat("revision ", text, " not found"));
   }
-  auto revision = deps_.store->GetRevision(integration->id, number);
+  auto revision = deps_.configs->GetRevision(integration->id, number);
   if (!revision.ok()) {
     return SendStoreError(res, revision.status(), absl::StrCat("revision ", number));
   }
@@ -856,7 +856,7 @@ void AdminService::Impl::CreateRevision(const ApiRequest& req, ApiResponse& res,
                      absl::StrCat("no loaded plugin serves \"", integration->vendor,
                                   "\"; load it before changing this integration"));
   }
-  auto previous = deps_.store->GetRevision(integration->id, integration->current_revision);
+  auto previous = deps_.configs->GetRevision(integration->id, integration->current_revision);
   if (!previous.ok()) return SendStoreError(res, previous.status(), "current revision");
 
   std::string change_summary;
@@ -915,11 +915,11 @@ void AdminService::Impl::CreateRevision(const ApiRequest& req, ApiResponse& res,
   revision.change_summary = change_summary;
   revision.created_by = caller.sub;
   revision.created_at_ms = NowMillis();
-  if (absl::Status status = deps_.store->AddRevision(revision); !status.ok()) {
+  if (absl::Status status = deps_.configs->AddRevision(revision); !status.ok()) {
     return SendStoreError(res, status, "integration");
   }
   AfterChange(integration->id);
-  auto updated = deps_.store->GetIntegration(caller.org_id, integration->id);
+  auto updated = deps_.configs->GetIntegration(caller.org_id, integration->id);
   if (!updated.ok()) return SendStoreError(res, updated.status(), "integration");
   LogInfo(absl::StrCat("integration ", integration->id, " now at revision ",
                        revision.revision_number, " by ", caller.sub));
@@ -934,7 +934,7 @@ void AdminService::Impl::ListDeadLetters(const ApiRequest& req, ApiResponse& res
   if (!page.ok()) return SendError(res, 400, "BAD_REQUEST", StdView(page.status().message()));
   std::string integration_id = req.Query("integration_id");
   if (!integration_id.empty() && !OwnIntegration(integration_id, caller, res)) return;
-  auto result = deps_.store->ListDeadLetters(integration_id, req.Query("reason"), *page);
+  auto result = deps_.dead_letters->ListDeadLetters(integration_id, req.Query("reason"), *page);
   if (!result.ok()) return SendStoreError(res, result.status(), "dead letters");
   auto snapshot = deps_.directory->Current();
   SendJson(res, 200, ListBody(result->next_cursor, [&](JsonWriter& writer) {
@@ -981,7 +981,7 @@ void AdminService::Impl::ReplayDeadLetters(const ApiRequest& req, ApiResponse& r
   }
   if (!integration_id.empty() && !OwnIntegration(integration_id, caller, res)) return;
   // Scoped to the caller's org: dead-letter ids are sequential and easy to guess.
-  auto replayed = deps_.store->ReplayDeadLetters(caller.org_id, ids.empty() ? integration_id : "",
+  auto replayed = deps_.dead_letters->ReplayDeadLetters(caller.org_id, ids.empty() ? integration_id : "",
                                                  ids.empty() ? reason : "", ids);
   if (!replayed.ok()) return SendStoreError(res, replayed.status(), "dead letters");
   if (deps_.engine != nullptr && *replayed > 0) {
@@ -1002,7 +1002,7 @@ void AdminService::Impl::ListLiveEvents(const ApiRequest& req, ApiResponse& res,
   if (!page.ok()) return SendError(res, 400, "BAD_REQUEST", StdView(page.status().message()));
   std::string integration_id = req.Query("integration_id");
   if (!integration_id.empty() && !OwnIntegration(integration_id, caller, res)) return;
-  auto result = deps_.store->ListAttempts(integration_id, req.Query("message_id"),
+  auto result = deps_.attempts->ListAttempts(integration_id, req.Query("message_id"),
                                           req.Query("outcome"), *page);
   if (!result.ok()) return SendStoreError(res, result.status(), "live events");
   auto snapshot = deps_.directory->Current();

@@ -15,7 +15,10 @@
 #include "attempt_hub.h"
 #include "host/auth/jwt.h"
 #include "host/metrics/metrics.h"
-#include "host/store/store.h"
+#include "host/store/attempt_log.h"
+#include "host/store/config_store.h"
+#include "host/store/dead_letter_store.h"
+#include "host/store/ingest_queue.h"
 #include "integration_directory.h"
 
 namespace signal_host::daemon {
@@ -60,7 +63,10 @@ struct AdminServiceOptions {
 };
 
 struct AdminServiceDeps {
-  Store* store = nullptr;
+  ConfigStore* configs = nullptr;
+  DeadLetterStore* dead_letters = nullptr;
+  AttemptLog* attempts = nullptr;      // Live Events' list
+  IngestQueue* queue = nullptr;        // queue depths shown with each integration
   const daemon::PluginRegistry* plugins = nullptr;
   IntegrationDirectory* directory = nullptr;
   delivery::DeliveryEngine* engine = nullptr;  // may be null (no delivery)

@@ -12,7 +12,7 @@
 #include <optional>
 #include <set>
 
-#include "host/store/store.h"
+#include "host/store/attempt_log.h"
 
 namespace signal_host::api {
 

@@ -43,7 +43,7 @@ bool EventService::QueuesHaveRoom(const std::vector<const DirectoryEntry*>& targ
   if (options_.max_queue_depth == 0) return true;
   for (const DirectoryEntry* target : targets) {
     // An unreadable depth does not block: the enqueue reports real store trouble.
-    absl::StatusOr<size_t> depth = deps_.store->QueueDepth(target->id);
+    absl::StatusOr<size_t> depth = deps_.queue->QueueDepth(target->id);
     if (!depth.ok() || *depth < options_.max_queue_depth) continue;
     SendError(res, 503, "QUEUE_FULL",
               absl::StrCat("integration \"", target->name, "\" has ", *depth,
@@ -119,7 +119,7 @@ ApiResponse EventService::Handle(const std::string& type, const std::string& end
     }
   }
   if (!items.empty()) {
-    if (absl::Status status = deps_.store->Enqueue(items); !status.ok()) {
+    if (absl::Status status = deps_.queue->Enqueue(items); !status.ok()) {
       LogError(absl::StrCat("enqueue failed: ", status.ToString()));
       SendError(res, 503, "UNAVAILABLE",
                 "the events could not be stored; nothing was accepted, send them again");

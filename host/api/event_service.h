@@ -13,7 +13,7 @@
 
 #include "api_types.h"
 #include "host/metrics/host_metrics.h"
-#include "host/store/store.h"
+#include "host/store/ingest_queue.h"
 #include "integration_directory.h"
 
 namespace signal_host::delivery {
@@ -40,7 +40,7 @@ struct EventServiceOptions {
 };
 
 struct EventServiceDeps {
-  Store* store = nullptr;
+  IngestQueue* queue = nullptr;  // where accepted events go, and their depth
   IntegrationDirectory* directory = nullptr;
   delivery::DeliveryEngine* engine = nullptr;   // Notify after each enqueue; may be null
   metrics::HostMetrics* metrics = nullptr;      // may be null

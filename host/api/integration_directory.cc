@@ -6,7 +6,7 @@ namespace signal_host::api {
 
 absl::Status IntegrationDirectory::Reload() {
   std::lock_guard<std::mutex> reload_lock(reload_mu_);
-  auto all = store_->AllIntegrations();
+  auto all = configs_->AllIntegrations();
   if (!all.ok()) return all.status();
   auto snapshot = std::make_shared<Snapshot>();
   snapshot->entries.reserve(all->size());

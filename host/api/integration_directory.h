@@ -11,7 +11,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
-#include "host/store/store.h"
+#include "host/store/config_store.h"
 
 namespace signal_host::api {
 
@@ -30,7 +30,7 @@ class IntegrationDirectory {
     absl::flat_hash_map<std::string, size_t> by_id;  // index into entries
   };
 
-  explicit IntegrationDirectory(Store* store) : store_(store) {}
+  explicit IntegrationDirectory(ConfigReader* configs) : configs_(configs) {}
 
   absl::Status Reload();
   std::shared_ptr<const Snapshot> Current() const;
@@ -38,7 +38,7 @@ class IntegrationDirectory {
   const DirectoryEntry* Find(const Snapshot& snapshot, std::string_view id) const;
 
  private:
-  Store* const store_;
+  ConfigReader* const configs_;
   std::mutex reload_mu_;  // one reload at a time, so the newest read wins
   mutable std::mutex mu_;
   std::shared_ptr<const Snapshot> current_ = std::make_shared<Snapshot>();

@@ -2,11 +2,15 @@
 // dead letters and delivery attempts.
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include "host/store/store.h"
+#include "host/store/attempt_log.h"
+#include "host/store/config_store.h"
+#include "host/store/dead_letter_store.h"
 #include "json_util.h"
 
 namespace signal_host::api {

@@ -201,8 +201,9 @@ int RunServe(const CommandLine& command_line) {
   delivery::EngineOptions engine_options;
   engine_options.log = [](std::string_view line) { LogInfo(line); };
   engine_options.sender.user_agent = kHostAgent;
+  // The one SQLite store serves every narrow interface; each part gets only its own.
   delivery::DeliveryEngine engine(
-      store.get(),
+      /*configs=*/store.get(), /*queue=*/store.get(),
       [&plugins](std::string_view vendor) -> delivery::DeliveryEngine::Stub* {
         const RegisteredPlugin* plugin = plugins.Find(vendor);
         return plugin == nullptr ? nullptr : plugin->stub();
@@ -219,11 +220,23 @@ int RunServe(const CommandLine& command_line) {
   admin_options.jwt_secret = *jwt_secret;
   admin_options.rate_limit_per_minute = config.rate_limit_per_minute;
   admin_options.max_live_streams = std::max(1, config.admin_threads / 2);
-  api::AdminService admin_service(
-      admin_options, {store.get(), &plugins, &directory, &engine, &hub, &registry, &ready});
+  api::AdminService admin_service(admin_options, {.configs = store.get(),
+                                                  .dead_letters = store.get(),
+                                                  .attempts = store.get(),
+                                                  .queue = store.get(),
+                                                  .plugins = &plugins,
+                                                  .directory = &directory,
+                                                  .engine = &engine,
+                                                  .hub = &hub,
+                                                  .registry = &registry,
+                                                  .ready = &ready});
   api::EventService event_service(
       {pipelines, config.max_batch_events, config.max_queue_depth},
-      {store.get(), &directory, &engine, host_metrics->get(), [] { return NewUuidV4(); }});
+      {.queue = store.get(),
+       .directory = &directory,
+       .engine = &engine,
+       .metrics = host_metrics->get(),
+       .new_message_id = [] { return NewUuidV4(); }});
   api::FrontendOptions frontend_options;
   frontend_options.bind_address = config.bind_address;
   ApplyListenerConfig(config.admin_port, config.admin_threads, config.admin_max_body_bytes,

@@ -5,19 +5,20 @@
 
 #include "absl/strings/str_cat.h"
 #include "host/delivery/worker.h"
+#include "host/store/store.h"
 
 namespace signal_host::delivery {
 
 // ---- DeliveryEngine -------------------------------------------------------------
 
+DeliveryEngine::DeliveryEngine(ConfigReader* configs, DeliveryQueue* queue, PluginLookup plugins,
+                               metrics::HostMetrics* metrics, EngineOptions options)
+    : configs_(configs), queue_(queue), plugins_(std::move(plugins)), metrics_(metrics),
+      options_(std::move(options)) {}
+
 DeliveryEngine::DeliveryEngine(Store* store, PluginLookup plugins, metrics::HostMetrics* metrics,
                                EngineOptions options)
     : DeliveryEngine(store, store, std::move(plugins), metrics, std::move(options)) {}
-
-DeliveryEngine::DeliveryEngine(Store* store, DeliveryQueue* queue, PluginLookup plugins,
-                               metrics::HostMetrics* metrics, EngineOptions options)
-    : store_(store), queue_(queue), plugins_(std::move(plugins)), metrics_(metrics),
-      options_(std::move(options)) {}
 
 DeliveryEngine::~DeliveryEngine() { Stop(); }
 
@@ -50,7 +51,7 @@ absl::Status DeliveryEngine::Start() {
     absl::StatusOr<std::unique_ptr<HttpSender>> sender = HttpSender::Create(options_.sender);
     if (!sender.ok()) return sender.status();
     sender_ = std::move(*sender);
-    absl::StatusOr<std::vector<IntegrationRecord>> integrations = store_->AllIntegrations();
+    absl::StatusOr<std::vector<IntegrationRecord>> integrations = configs_->AllIntegrations();
     if (!integrations.ok()) return integrations.status();
     started_ = true;
     for (const IntegrationRecord& record : *integrations) {
@@ -68,7 +69,7 @@ absl::Status DeliveryEngine::Start() {
 
 absl::Status DeliveryEngine::StartWorkerLocked(const IntegrationRecord& record) {
   absl::StatusOr<RevisionRecord> revision =
-      store_->GetRevision(record.id, record.current_revision);
+      configs_->GetRevision(record.id, record.current_revision);
   if (!revision.ok()) return revision.status();
   WorkerContext context;
   context.queue = queue_;
@@ -130,7 +131,7 @@ absl::Status DeliveryEngine::Refresh(std::string_view integration_id) {
     return absl::FailedPreconditionError("the delivery engine is not running");
   }
   ReapRetiredLocked();
-  absl::StatusOr<std::vector<IntegrationRecord>> integrations = store_->AllIntegrations();
+  absl::StatusOr<std::vector<IntegrationRecord>> integrations = configs_->AllIntegrations();
   if (!integrations.ok()) return integrations.status();
   const IntegrationRecord* record = nullptr;
   for (const IntegrationRecord& candidate : *integrations) {
@@ -148,7 +149,7 @@ absl::Status DeliveryEngine::Refresh(std::string_view integration_id) {
   }
   if (existing == workers_.end()) return StartWorkerLocked(*record);
   absl::StatusOr<RevisionRecord> revision =
-      store_->GetRevision(record->id, record->current_revision);
+      configs_->GetRevision(record->id, record->current_revision);
   if (!revision.ok()) return revision.status();
   existing->second->PostRefresh(
       RefreshData{*record, std::move(*revision), plugins_ ? plugins_(record->vendor) : nullptr});

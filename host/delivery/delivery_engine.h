@@ -63,9 +63,13 @@
 #include "absl/time/time.h"
 #include "host/delivery/http_sender.h"
 #include "host/metrics/host_metrics.h"
+#include "host/store/config_store.h"
 #include "host/store/delivery_queue.h"
-#include "host/store/store.h"
 #include "signal/integration/v1/integration.grpc.pb.h"
+
+namespace signal_host {
+class Store;  // host/store/store.h: every store interface at once
+}
 
 namespace signal_host::delivery {
 
@@ -130,14 +134,14 @@ class DeliveryEngine {
   // Called on a worker thread after each attempt is recorded; keep it short.
   using AttemptListener = std::function<void(const AttemptRecord&)>;
 
-  // `store` and the plugins must outlive the engine; `metrics` may be null.
+  // Integrations and revisions are read from `configs`; leases and outcomes go
+  // through `queue` (tests pass a decorator that injects store failures). Both and
+  // the plugins must outlive the engine; `metrics` may be null.
+  DeliveryEngine(ConfigReader* configs, DeliveryQueue* queue, PluginLookup plugins,
+                 metrics::HostMetrics* metrics, EngineOptions options = {});
+  // The same with one object for both (the SQLite store).
   DeliveryEngine(Store* store, PluginLookup plugins, metrics::HostMetrics* metrics,
                  EngineOptions options = {});
-  // The same, with the queue work (leases and outcomes) going through `queue`
-  // instead of `store` (which still provides the integrations and revisions); tests
-  // pass a decorator that injects store failures.
-  DeliveryEngine(Store* store, DeliveryQueue* queue, PluginLookup plugins,
-                 metrics::HostMetrics* metrics, EngineOptions options = {});
   ~DeliveryEngine();  // Stop()
   DeliveryEngine(const DeliveryEngine&) = delete;
   DeliveryEngine& operator=(const DeliveryEngine&) = delete;
@@ -173,7 +177,7 @@ class DeliveryEngine {
   void ReapRetiredLocked();
   void UpdateQueueDepthGauges();
 
-  Store* const store_;
+  ConfigReader* const configs_;
   DeliveryQueue* const queue_;
   const PluginLookup plugins_;
   metrics::HostMetrics* const metrics_;

@@ -1,8 +1,11 @@
 // The delivery queue as the delivery engine sees it: lease due events, give them
-// back, and commit each one's outcome (delivered, retry later, dead letter) with the
-// attempt record that explains it. The SQLite Store implements it; the engine codes
-// against this narrow interface alone for its queue work, so that tests can wrap the
-// real store in a decorator that injects failures (a full disk, a locked file).
+// back, commit each one's outcome (delivered, retry later, dead letter) with the
+// attempt record that explains it, and hold an integration. Events come in through
+// IngestQueue (ingest_queue.h). Every write an outcome makes goes through here, so an
+// implementation can commit the events' change and its record together (the SQLite
+// store: one transaction). The engine codes against this narrow interface alone for
+// its queue work, so that tests can wrap the real store in a decorator that injects
+// failures (a full disk, a locked file).
 #pragma once
 
 #include <cstdint>
@@ -14,12 +17,13 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "host/store/attempt_log.h"
 
 namespace signal_host {
 
 // An event waiting for delivery to one integration.
 struct QueuedEvent {
-  int64_t seq = 0;  // queue order, unique across the store
+  int64_t seq = 0;  // opaque handle for this lease, unique across the queue (> 0)
   std::string integration_id;
   std::string message_id;
   std::string payload;    // canonical Signal event JSON
@@ -29,23 +33,7 @@ struct QueuedEvent {
   int64_t next_attempt_at_ms = 0;   // not before this time
 };
 
-// One request sent to a vendor (or a local rejection), for Live Events.
-struct AttemptRecord {
-  int64_t id = 0;
-  std::string integration_id;
-  std::vector<std::string> message_ids;
-  std::string event_types;  // comma-separated distinct Signal types in the request
-  uint32_t attempt = 0;     // highest attempt number among its events
-  int32_t http_status = 0;  // 0: no response
-  int64_t latency_ms = 0;
-  std::string outcome;   // delivered, transient, throttle, split, setup_failure, reject
-  std::string request;   // method, url, headers (secrets redacted), truncated body
-  std::string response;  // truncated response body or transport error
-  std::string message;   // the plugin's classification message
-  int64_t created_at_ms = 0;
-};
-
-// Thread-safe.
+// Thread-safe. Durability of each write is stated with it below.
 class DeliveryQueue {
  public:
   virtual ~DeliveryQueue() = default;
@@ -87,10 +75,11 @@ class DeliveryQueue {
                                       AsyncDone done) = 0;
   // Events queued (leased or not); kept in memory, so cheap. 0 for an unknown id.
   virtual absl::StatusOr<size_t> QueueDepth(std::string_view integration_id) = 0;
-  // Appends to the attempt log (bounded retention); sets attempt.id.
+  // Appends to the attempt log (AttemptLog::RecordAttempt's contract); sets attempt.id.
   virtual absl::Status RecordAttempt(AttemptRecord& attempt) = 0;
-  // The integration's delivery status: "active", "held" (setup failure; events kept)
-  // or "disabled", with the reason shown to operators.
+  // The hold: the integration's delivery status, "active", "held" (setup failure;
+  // events kept) or "disabled", with the reason shown to operators. Durable when it
+  // returns; a new revision (ConfigStore::AddRevision) clears a hold.
   virtual absl::Status SetStatus(std::string_view integration_id, std::string_view status,
                                  std::string_view reason) = 0;
 };

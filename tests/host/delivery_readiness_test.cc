@@ -78,7 +78,10 @@ TEST(DeliveryReadinessTest, ReadyzIsUnavailableWhileTheStoreFails) {
 
   std::atomic<bool> ready{true};
   api::AdminServiceDeps deps;
-  deps.store = store->get();
+  deps.configs = store->get();
+  deps.dead_letters = store->get();
+  deps.attempts = store->get();
+  deps.queue = store->get();
   deps.plugins = &plugins;
   deps.engine = &engine;
   deps.ready = &ready;
