@@ -1,13 +1,12 @@
 // The live-event hub behind GET /v1/admin/live-events/stream: every open stream gets
 // every attempt, a slow stream costs a bounded queue (oldest dropped, counted), and
 // closing the hub ends every stream at once.
-#include "attempt_hub.h"
-
 #include <chrono>
 #include <future>
 #include <string>
 #include <thread>
 
+#include "attempt_hub.h"
 #include "gtest/gtest.h"
 
 namespace signal_host::api {

@@ -79,9 +79,9 @@ TEST(CatalogJsonTest, AVariantsDefaultConfigIsAnObjectWhateverThePluginSent) {
   v1::CatalogEntry entry = Entry();
   const char* configs[] = {
       R"({"region":"us-east-1","retries":3})",
-      R"([1,2,3])",                                  // not an object
-      R"({"a":1},"injected":true,"b":{"c":2})",       // would break out if spliced
-      "",                                             // nothing
+      R"([1,2,3])",                              // not an object
+      R"({"a":1},"injected":true,"b":{"c":2})",  // would break out if spliced
+      "",                                        // nothing
   };
   for (const char* config : configs) {
     v1::Variant* variant = entry.add_variants();

@@ -224,7 +224,8 @@ TEST(HttpSenderTest, KeepsOnlyAsManyResponseHeadersAsItsLimitsAllow) {
     res.set_content("ok", "text/plain");
   });
   server.Post("/long", [&](const httplib::Request&, httplib::Response& res) {
-    for (int i = 0; i < 4; ++i) res.set_header("X-Long-" + std::to_string(i), std::string(300, 'l'));
+    for (int i = 0; i < 4; ++i)
+      res.set_header("X-Long-" + std::to_string(i), std::string(300, 'l'));
     res.set_content("ok", "text/plain");
   });
   ServerRunner runner(server);
