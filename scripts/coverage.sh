@@ -18,7 +18,7 @@ root=$(pwd)
 build_dir=${BUILD_DIR:-build-coverage}
 jobs=${JOBS:-2}
 gate=${GATE:-0}
-gated_folders=(plugin host/delivery host/store host/api)
+gated_folders=(plugin host/delivery host/store host/api host/http)
 other_folders=(host/loader host/daemon host/auth host/crypto host/metrics tools)
 
 scripts/install-deps.sh

@@ -86,13 +86,6 @@ EventAdmission EventService::Admit(const std::string& endpoint, std::string_view
 }
 
 ApiResponse EventService::Handle(const std::string& type, const std::string& endpoint,
-                                 const ApiRequest& request) {
-  EventAdmission admission = Admit(endpoint, request.authorization);
-  if (admission.pipeline == nullptr) return std::move(admission.refusal);
-  return Handle(type, endpoint, admission, request.body);
-}
-
-ApiResponse EventService::Handle(const std::string& type, const std::string& endpoint,
                                  const EventAdmission& admission, std::string_view body) {
   ApiResponse res;
   auto count = [&] { Count(endpoint, res.status); };

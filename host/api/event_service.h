@@ -69,10 +69,6 @@ class EventService {
   ApiResponse Handle(const std::string& type, const std::string& endpoint,
                      const EventAdmission& admission, std::string_view body);
 
-  // Both steps at once (tests and callers that already hold the whole request).
-  ApiResponse Handle(const std::string& type, const std::string& endpoint,
-                     const ApiRequest& request);
-
  private:
   const PipelineRoute* Authenticate(std::string_view authorization, ApiResponse& res) const;
   // False (with the 503 answer in `res`) when one of `targets` is at the queue limit.

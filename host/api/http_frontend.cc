@@ -427,12 +427,6 @@ int HttpFrontend::admin_port() const {
 int HttpFrontend::events_port() const {
   return state_->events_server ? state_->events_server->port() : -1;
 }
-http::ServerStats HttpFrontend::AdminStats() const {
-  return state_->admin_server ? state_->admin_server->Stats() : http::ServerStats{};
-}
-http::ServerStats HttpFrontend::EventStats() const {
-  return state_->events_server ? state_->events_server->Stats() : http::ServerStats{};
-}
 
 absl::Status HttpFrontend::Start() {
   State& s = *state_;

@@ -50,9 +50,6 @@ class HttpFrontend {
   // Stops accepting, lets requests in progress finish (streams end), joins. Idempotent.
   void Stop();
 
-  http::ServerStats AdminStats() const;
-  http::ServerStats EventStats() const;
-
  private:
   struct State;
   std::unique_ptr<State> state_;

@@ -227,20 +227,6 @@ inline bool SkipStringAt(Cursor& c, const char*& p, const char* end) {
 
 }  // namespace
 
-bool ScanNumber(Cursor& c) {
-  const char* p = c.p;
-  const bool ok = ScanNumberAt(p, c.end);
-  c.p = p;
-  return ok || c.Fail("invalid number");
-}
-
-bool ScanLiteral(Cursor& c) {
-  const char* p = c.p;
-  if (!ScanLiteralAt(p, c.end)) return c.Fail("invalid literal");
-  c.p = p;
-  return true;
-}
-
 bool ScanValue(Cursor& c, int parent_depth) {
   // Containers are walked with an explicit stack of open brackets, so deep input
   // costs no native stack. The position lives in a local (a char store into `open`

@@ -113,10 +113,6 @@ inline bool ScanString(Cursor& c, StringToken* token) {
 // an object or array value sits at parent_depth + 1.
 bool ScanValue(Cursor& c, int parent_depth);
 
-// Scans a number (c.p at '-' or a digit) or a literal true, false or null.
-bool ScanNumber(Cursor& c);
-bool ScanLiteral(Cursor& c);
-
 // Walks the members of an object; c.p is at '{'. For each member calls
 // on_member(const StringToken& key, const char* key_start) with c.p at the first
 // byte of the value; the callback must scan the value (leaving c.p past it) and

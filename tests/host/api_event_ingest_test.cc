@@ -107,6 +107,27 @@ TEST(EventIngestTest, NullOrEmptyMessageIdIsReplaced) {
   }
 }
 
+TEST(EventIngestTest, HostValuesAreWrittenAsJsonStringsWhateverTheyHold) {
+  // The messageId generator is pluggable: whatever it returns is escaped as RapidJSON's
+  // Writer would, so the event stays one valid JSON object.
+  const std::string id = std::string("q\"b\\s\b\f\n\r\t") + '\x01' + "\x1f/end";
+  IngestOptions options = Options("track");
+  options.new_message_id = [id] { return id; };
+  auto result = IngestEvents(R"({"event":"x"})", options);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->events[0].message_id, id);
+  rapidjson::Document document = Parse(result->events[0].json);
+  ASSERT_TRUE(document.IsObject());
+  EXPECT_EQ(std::string(document["messageId"].GetString(), document["messageId"].GetStringLength()),
+            id);
+  rapidjson::StringBuffer reference;
+  rapidjson::Writer<rapidjson::StringBuffer> writer(reference);
+  writer.String(id.data(), static_cast<rapidjson::SizeType>(id.size()));
+  EXPECT_NE(result->events[0].json.find(std::string("\"messageId\":") + reference.GetString()),
+            std::string::npos)
+      << result->events[0].json;
+}
+
 TEST(EventIngestTest, BadSingleEventsAreRefusedAsAWhole) {
   const std::string bodies[] = {
       "",                                      // empty

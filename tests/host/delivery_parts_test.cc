@@ -1,7 +1,8 @@
 // The delivery worker's parts on their own: batch cutting by count and bytes,
 // Translate with bisection and the response policy against a scripted plugin stub,
 // the retry plan, the outcome committer's backoff over a real SQLite store with
-// injected failures, and the throttled log.
+// injected failures, holds and credential probes, what a failed plugin call means,
+// and the throttled log.
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -19,7 +20,9 @@
 #include "delivery_scripted_stub.h"
 #include "host/crypto/secret_box.h"
 #include "host/delivery/batch_buffer.h"
+#include "host/delivery/hold_control.h"
 #include "host/delivery/outcome_committer.h"
+#include "host/delivery/plugin_calls.h"
 #include "host/delivery/response_policy.h"
 #include "host/delivery/retry_plan.h"
 #include "host/delivery/throttled_log.h"
@@ -614,6 +617,198 @@ TEST_F(OutcomeCommitterTest, StoppingReleasesWhatStillCannotBeWritten) {
   EXPECT_THAT(*leased, SizeIs(3));
   EXPECT_EQ(store_->QueueDepth(id_).value(), 6u);
   EXPECT_THAT(logs_.back(), HasSubstr("3 events released"));
+}
+
+TEST_F(OutcomeCommitterTest, TheErrorAndLogNameTheWriteThatFailed) {
+  // error() is what /readyz reports while the store fails: it must say which write.
+  queue_->fail_writes = true;
+  Outcome retry;
+  retry.kind = Outcome::Kind::kRetry;
+  retry.seqs = {seqs_[0], seqs_[1]};
+  retry.next_attempt_at_ms = 5000;
+  retry.attempted_at_ms = 1000;
+  EXPECT_FALSE(committer_->Commit(retry, 1000));
+  EXPECT_THAT(committer_->error(), HasSubstr("could not schedule 2 events for retry"));
+  EXPECT_THAT(committer_->error(), HasSubstr("RESOURCE_EXHAUSTED"));
+  ASSERT_THAT(logs_, SizeIs(1));
+  EXPECT_THAT(logs_[0], HasSubstr("the store could not schedule 2 events for retry"));
+  EXPECT_THAT(logs_[0], HasSubstr("nothing is sent again"));
+
+  Outcome held;
+  held.kind = Outcome::Kind::kStatus;
+  held.status = "held";
+  held.reason = "invalid write key";
+  EXPECT_FALSE(committer_->Commit(held, 1010));  // parked behind, no try
+  committer_->Park(DeadLetter({seqs_[2]}), absl::ResourceExhaustedError("disk is full"), 1020);
+  EXPECT_EQ(committer_->parked(), 3u);
+  EXPECT_THAT(logs_, SizeIs(1));  // already failing: no line per outcome
+
+  // The next step fails on the first parked outcome again and names it.
+  EXPECT_FALSE(committer_->RetryParked(1100));
+  EXPECT_THAT(logs_.back(), HasSubstr("schedule 2 events for retry"));
+
+  // A status write and a dead letter are named too, each when it is the one that fails.
+  OutcomeCommitter status_only(queue_.get(), id_, 100, 800, {});
+  EXPECT_FALSE(status_only.Commit(held, 2000));
+  EXPECT_THAT(status_only.error(), HasSubstr("could not save the integration's status \"held\""));
+  OutcomeCommitter dead_letter_only(queue_.get(), id_, 100, 800, {});
+  EXPECT_FALSE(dead_letter_only.Commit(DeadLetter({seqs_[3]}), 2000));
+  EXPECT_THAT(dead_letter_only.error(),
+              HasSubstr("could not dead-letter 1 events (translate_failed)"));
+  Outcome split;  // a record-only outcome without its record still says what it is
+  split.kind = Outcome::Kind::kRecordOnly;
+  committer_->Park(split, absl::ResourceExhaustedError("disk is full"), 2000);
+
+  // Stopping once the store works again writes everything that was kept, in order.
+  queue_->fail_writes = false;
+  committed_.clear();
+  committer_->FlushOrRelease(3000);
+  EXPECT_THAT(committed_, ElementsAre(Outcome::Kind::kRetry, Outcome::Kind::kStatus,
+                                      Outcome::Kind::kDeadLetter, Outcome::Kind::kRecordOnly));
+  EXPECT_EQ(committer_->parked(), 0u);
+  EXPECT_EQ(DeadLetterCount(), 1u);
+  auto integration = store_->GetIntegration("org", id_);
+  ASSERT_TRUE(integration.ok()) << integration.status();
+  EXPECT_EQ(integration->status, "held");
+  // The retried events are no longer leased: due again at their retry time.
+  EXPECT_THAT(*store_->Lease(id_, 10, 4999), IsEmpty());
+  EXPECT_THAT(*store_->Lease(id_, 10, 5000), SizeIs(2));
+}
+
+// ---- HoldControl -------------------------------------------------------------------
+
+class HoldControlTest : public ::testing::Test {
+ protected:
+  static grpc::Status Answer(v1::CheckCredentialsResponse::Outcome outcome,
+                             v1::CheckCredentialsResponse* response, uint32_t retry_after_s = 0) {
+    response->set_outcome(outcome);
+    response->set_retry_after_s(retry_after_s);
+    return grpc::Status::OK;
+  }
+
+  metrics::Gauge held_gauge_;
+  delivery_test::ScriptedStub stub_;
+  HoldControl hold_{absl::Minutes(1), &held_gauge_};
+};
+
+TEST_F(HoldControlTest, HoldAndUnholdCountOnceInTheGauge) {
+  EXPECT_TRUE(hold_.Hold("invalid write key", 1000));
+  EXPECT_FALSE(hold_.Hold("again", 2000));  // already held: the first reason stays
+  EXPECT_TRUE(hold_.held());
+  EXPECT_EQ(hold_.reason(), "invalid write key");
+  EXPECT_EQ(hold_.next_probe_ms(), 61000);
+  EXPECT_EQ(held_gauge_.Value(), 1);
+  EXPECT_TRUE(hold_.Unhold());
+  EXPECT_FALSE(hold_.Unhold());
+  EXPECT_EQ(held_gauge_.Value(), 0);
+  EXPECT_EQ(hold_.reason(), "");
+  hold_.Retire();  // not held: nothing to take back
+  EXPECT_EQ(held_gauge_.Value(), 0);
+}
+
+TEST_F(HoldControlTest, AHoldRestoredAfterARestartIsProbedAtOnce) {
+  hold_.Restore("invalid write key", 5000);
+  EXPECT_TRUE(hold_.held());
+  EXPECT_EQ(hold_.reason(), "invalid write key");
+  EXPECT_EQ(hold_.next_probe_ms(), 5000);
+  hold_.Restore("invalid write key", 6000);  // counted once
+  EXPECT_EQ(held_gauge_.Value(), 1);
+  hold_.Retire();  // the worker goes away while held
+  EXPECT_EQ(held_gauge_.Value(), 0);
+}
+
+TEST_F(HoldControlTest, FailedProbesWaitAnIntervalOrTheVendorsRetryAfter) {
+  std::atomic<int> step{0};
+  stub_.SetCheckCredentials(
+      [&](const v1::CheckCredentialsRequest& request, v1::CheckCredentialsResponse* response) {
+        EXPECT_EQ(request.config_json(), R"({"api_key":"k"})");
+        switch (step.load()) {
+          case 0:
+            return Answer(v1::CheckCredentialsResponse::INVALID_WRITE_KEY, response);
+          case 1:  // the vendor's rate limit, longer than the interval
+            return Answer(v1::CheckCredentialsResponse::RATE_LIMITED, response, 300);
+          case 2:  // shorter than the interval: the interval wins
+            return Answer(v1::CheckCredentialsResponse::RATE_LIMITED, response, 5);
+          case 3:
+            return grpc::Status(grpc::StatusCode::UNAVAILABLE, "plugin gone");
+          default:
+            return Answer(v1::CheckCredentialsResponse::OK, response);
+        }
+      });
+  const std::string config = R"({"api_key":"k"})";
+  ASSERT_TRUE(hold_.Hold("invalid write key", 0));
+  EXPECT_FALSE(hold_.Probe(stub_, config, absl::Seconds(1), 60000));
+  EXPECT_EQ(hold_.next_probe_ms(), 120000);
+  ++step;
+  EXPECT_FALSE(hold_.Probe(stub_, config, absl::Seconds(1), 120000));
+  EXPECT_EQ(hold_.next_probe_ms(), 420000);
+  ++step;
+  EXPECT_FALSE(hold_.Probe(stub_, config, absl::Seconds(1), 420000));
+  EXPECT_EQ(hold_.next_probe_ms(), 480000);
+  ++step;
+  EXPECT_FALSE(hold_.Probe(stub_, config, absl::Seconds(1), 480000));
+  EXPECT_EQ(hold_.next_probe_ms(), 540000);
+  ++step;
+  EXPECT_TRUE(hold_.Probe(stub_, config, absl::Seconds(1), 540000));
+  EXPECT_EQ(stub_.check_calls.load(), 5);
+  EXPECT_TRUE(hold_.held());  // the caller decides to resume
+}
+
+// ---- Plugin call failures ------------------------------------------------------------
+
+TEST(PluginCallsTest, OnlyCodesThatSayNothingAboutTheEventsAreCallLevel) {
+  // Call-level failures pause the whole batch; any other failure may come from one
+  // event, so the batch is bisected.
+  const std::map<grpc::StatusCode, bool> expected = {
+      {grpc::StatusCode::CANCELLED, true},
+      {grpc::StatusCode::UNKNOWN, false},
+      {grpc::StatusCode::INVALID_ARGUMENT, false},
+      {grpc::StatusCode::DEADLINE_EXCEEDED, true},
+      {grpc::StatusCode::NOT_FOUND, false},
+      {grpc::StatusCode::ALREADY_EXISTS, false},
+      {grpc::StatusCode::PERMISSION_DENIED, false},
+      {grpc::StatusCode::RESOURCE_EXHAUSTED, false},
+      {grpc::StatusCode::FAILED_PRECONDITION, false},
+      {grpc::StatusCode::ABORTED, false},
+      {grpc::StatusCode::OUT_OF_RANGE, false},
+      {grpc::StatusCode::UNIMPLEMENTED, true},
+      {grpc::StatusCode::INTERNAL, false},
+      {grpc::StatusCode::UNAVAILABLE, true},
+      {grpc::StatusCode::DATA_LOSS, false},
+      {grpc::StatusCode::UNAUTHENTICATED, false},
+  };
+  for (const auto& [code, call_level] : expected) {
+    EXPECT_EQ(IsCallLevelFailure(code), call_level) << static_cast<int>(code);
+  }
+}
+
+TEST(PluginCallsTest, EveryCodeIsDescribedByItsNameAndNumber) {
+  // These descriptions end up in dead letters and attempt records that operators read.
+  const std::vector<std::pair<grpc::StatusCode, std::string>> names = {
+      {grpc::StatusCode::OK, "OK (0)"},
+      {grpc::StatusCode::CANCELLED, "CANCELLED (1)"},
+      {grpc::StatusCode::UNKNOWN, "UNKNOWN (2)"},
+      {grpc::StatusCode::INVALID_ARGUMENT, "INVALID_ARGUMENT (3)"},
+      {grpc::StatusCode::DEADLINE_EXCEEDED, "DEADLINE_EXCEEDED (4)"},
+      {grpc::StatusCode::NOT_FOUND, "NOT_FOUND (5)"},
+      {grpc::StatusCode::ALREADY_EXISTS, "ALREADY_EXISTS (6)"},
+      {grpc::StatusCode::PERMISSION_DENIED, "PERMISSION_DENIED (7)"},
+      {grpc::StatusCode::RESOURCE_EXHAUSTED, "RESOURCE_EXHAUSTED (8)"},
+      {grpc::StatusCode::FAILED_PRECONDITION, "FAILED_PRECONDITION (9)"},
+      {grpc::StatusCode::ABORTED, "ABORTED (10)"},
+      {grpc::StatusCode::OUT_OF_RANGE, "OUT_OF_RANGE (11)"},
+      {grpc::StatusCode::UNIMPLEMENTED, "UNIMPLEMENTED (12)"},
+      {grpc::StatusCode::INTERNAL, "INTERNAL (13)"},
+      {grpc::StatusCode::UNAVAILABLE, "UNAVAILABLE (14)"},
+      {grpc::StatusCode::DATA_LOSS, "DATA_LOSS (15)"},
+      {grpc::StatusCode::UNAUTHENTICATED, "UNAUTHENTICATED (16)"},
+      {static_cast<grpc::StatusCode>(99), "UNKNOWN_CODE (99)"},
+  };
+  for (const auto& [code, text] : names) {
+    EXPECT_EQ(DescribeCallStatus(grpc::Status(code, "")), text);
+  }
+  EXPECT_EQ(DescribeCallStatus(grpc::Status(grpc::StatusCode::INTERNAL, "Translate threw")),
+            "INTERNAL (13): Translate threw");
 }
 
 // ---- ThrottledLog ------------------------------------------------------------------

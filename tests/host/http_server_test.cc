@@ -1,12 +1,18 @@
 // The hardened HTTP server (host/http) on real sockets: limits on what is read (not
 // what is declared), admission before the body, encodings, deadlines, connection caps,
 // streams and shutdown. Each test plays its clients with raw sockets.
+#include <fcntl.h>
 #include <poll.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -91,6 +97,7 @@ class TestHandler : public Handler {
         return Text(200, std::to_string(body.size()));
       });
     }
+    if (path == "/throw-admit") throw std::runtime_error("admission failed");
     if (path == "/throw") {
       return Admission::Accept([](std::string) -> Response { throw std::runtime_error("boom"); });
     }
@@ -570,6 +577,148 @@ TEST_F(HttpServerTest, AThrowingHandlerAnswers500AndTheServerCarriesOn) {
   auto next = connection.Read();
   ASSERT_TRUE(next);
   EXPECT_EQ(next->status, 200);
+}
+
+TEST_F(HttpServerTest, AThrowingAdmissionAnswers500AndClosesWithoutReadingTheBody) {
+  StartServer(Small());
+  RawConnection connection(port_);
+  connection.Send(RawHead("POST", "/throw-admit", "Content-Length: 5\r\n") + "hello");
+  auto response = connection.Read();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 500);
+  EXPECT_EQ(response->Header("connection"), "close");
+  EXPECT_NE(response->body.find("INTERNAL"), std::string::npos);
+  EXPECT_TRUE(connection.ClosedWithin(3s));
+  EXPECT_EQ(handler_.bodies_handled, 0);
+  // Other requests are not affected.
+  RawConnection next(port_);
+  next.Send(RawHead("GET", "/hello"));
+  auto hello = next.Read();
+  ASSERT_TRUE(hello);
+  EXPECT_EQ(hello->status, 200);
+}
+
+TEST_F(HttpServerTest, StartRefusesAnAddressThatIsNotAnIpOrIsTaken) {
+  ServerOptions options = Small();
+  options.name = "probe";
+  options.bind_address = "localhost";
+  HttpServer named(options, &handler_);
+  const absl::Status not_ip = named.Start();
+  EXPECT_EQ(not_ip.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(not_ip.message(), "\"localhost\" is not an IP address");
+
+  StartServer(Small());
+  options.bind_address = "127.0.0.1";
+  options.port = port_;
+  HttpServer second(options, &handler_);
+  const absl::Status taken = second.Start();
+  EXPECT_EQ(taken.code(), absl::StatusCode::kUnavailable);
+  EXPECT_NE(taken.message().find("cannot listen on 127.0.0.1:" + std::to_string(port_) +
+                                 " (probe API): bind"),
+            std::string_view::npos)
+      << taken;
+  // The running listener is untouched.
+  RawConnection connection(port_);
+  connection.Send(RawHead("GET", "/hello"));
+  auto response = connection.Read();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 200);
+}
+
+// Holds every free descriptor of this process but one, so that the listener's
+// accept fails with EMFILE (a host out of descriptors), until Release().
+class DescriptorExhaustion {
+ public:
+  DescriptorExhaustion() {
+    ::getrlimit(RLIMIT_NOFILE, &saved_);
+    int highest = 0;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+      highest = std::max(highest, std::stoi(entry.path().filename().string()));
+    }
+    // A low soft limit keeps the number of descriptors to fill small.
+    rlimit lowered = saved_;
+    lowered.rlim_cur = static_cast<rlim_t>(highest) + 32;
+    ::setrlimit(RLIMIT_NOFILE, &lowered);
+    for (;;) {
+      const int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+      if (fd < 0) break;
+      fillers_.push_back(fd);
+    }
+  }
+  ~DescriptorExhaustion() { Release(); }
+
+  // Frees one descriptor for the caller's next socket.
+  void FreeOne() {
+    ::close(fillers_.back());
+    fillers_.pop_back();
+  }
+  void Release() {
+    for (int fd : fillers_) ::close(fd);
+    fillers_.clear();
+    ::setrlimit(RLIMIT_NOFILE, &saved_);
+  }
+  bool exhausted() const { return !fillers_.empty(); }
+
+ private:
+  rlimit saved_{};
+  std::vector<int> fillers_;
+};
+
+TEST_F(HttpServerTest, AcceptFailuresBackOffAndTheListenerRecovers) {
+  std::mutex logs_mu;
+  std::vector<std::string> logs;
+  ServerOptions options = Small();
+  options.log = [&](std::string_view line) {
+    std::lock_guard<std::mutex> lock(logs_mu);
+    logs.emplace_back(line);
+  };
+  StartServer(options);
+
+  DescriptorExhaustion exhaustion;
+  ASSERT_TRUE(exhaustion.exhausted());
+  exhaustion.FreeOne();
+  RawConnection client(port_);  // the kernel completes it; the listener cannot take it
+  ASSERT_TRUE(client.ok());
+  const auto failing_since = std::chrono::steady_clock::now();
+  ASSERT_TRUE(WaitFor([&] { return server_->Stats().accept_errors >= 2; }));
+  std::this_thread::sleep_for(300ms);
+  const uint64_t errors = server_->Stats().accept_errors;
+  const auto failing_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::steady_clock::now() - failing_since)
+                              .count();
+  // At least 100 ms between two tries: a pause, not a loop.
+  EXPECT_LE(errors, static_cast<uint64_t>(failing_ms / 100 + 2)) << failing_ms << " ms";
+  {
+    std::lock_guard<std::mutex> lock(logs_mu);
+    ASSERT_EQ(logs.size(), 1u);  // one line, not one per try
+    EXPECT_NE(logs[0].find("test listener: accept failed"), std::string::npos) << logs[0];
+    EXPECT_NE(logs[0].find("pausing accepts for 100 ms"), std::string::npos) << logs[0];
+  }
+  EXPECT_EQ(server_->Stats().connections_accepted, 0u);
+
+  exhaustion.Release();
+  client.Send(RawHead("GET", "/hello"));
+  auto response = client.Read(5s);
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 200);
+  EXPECT_EQ(server_->Stats().connections_accepted, 1u);
+}
+
+TEST_F(HttpServerTest, ManyShortConnectionsGiveBackEverySlot) {
+  ServerOptions options = Small();
+  options.max_connections = 8;
+  options.max_connections_per_client = 4;
+  StartServer(options);
+  for (int i = 0; i < 300; ++i) {
+    RawConnection connection(port_);
+    connection.Send(RawHead("GET", "/hello", "Connection: close\r\n"));
+    auto response = connection.Read();
+    ASSERT_TRUE(response) << i;
+    ASSERT_EQ(response->status, 200) << i;  // never refused: closed ones count no more
+  }
+  EXPECT_TRUE(WaitFor([&] { return server_->Stats().connections_open == 0; }));
+  EXPECT_EQ(server_->Stats().connections_accepted, 300u);
+  EXPECT_EQ(server_->Stats().refused_connection_limit, 0u);
 }
 
 TEST_F(HttpServerTest, StreamsAreChunkedAndCapped) {

@@ -215,6 +215,70 @@ TEST(HttpSenderTest, TruncatesAnOversizedResponseAndKeepsTheConnection) {
   EXPECT_EQ(second.new_connections, 0u);
 }
 
+TEST(HttpSenderTest, KeepsOnlyAsManyResponseHeadersAsItsLimitsAllow) {
+  // A vendor (or anything in between) answering with endless headers must not grow
+  // the host: the count and the bytes kept are capped, the response still counts.
+  httplib::Server server;
+  server.Post("/many", [&](const httplib::Request&, httplib::Response& res) {
+    for (int i = 0; i < 50; ++i) res.set_header("X-Filler-" + std::to_string(i), "v");
+    res.set_content("ok", "text/plain");
+  });
+  server.Post("/long", [&](const httplib::Request&, httplib::Response& res) {
+    for (int i = 0; i < 4; ++i)
+      res.set_header("X-Long-" + std::to_string(i), std::string(300, 'l'));
+    res.set_content("ok", "text/plain");
+  });
+  ServerRunner runner(server);
+  HttpSender::Options options;
+  options.max_response_headers = 10;
+  options.max_response_header_bytes = 700;
+  auto sender = MakeSender(options);
+  HttpRequest request;
+  request.url = runner.url("/many");
+  const HttpResponse many = SendAndWait(*sender, request);
+  EXPECT_EQ(many.status, 200);
+  EXPECT_EQ(many.body, "ok");
+  EXPECT_EQ(many.headers.size(), 10u);
+  request.url = runner.url("/long");
+  const HttpResponse long_headers = SendAndWait(*sender, request);
+  EXPECT_EQ(long_headers.status, 200);
+  size_t kept_bytes = 0;
+  size_t long_kept = 0;
+  for (const auto& [name, value] : long_headers.headers) {
+    kept_bytes += name.size() + value.size();
+    if (name.rfind("X-Long-", 0) == 0) ++long_kept;
+  }
+  EXPECT_LE(kept_bytes, 700u);
+  EXPECT_LE(long_kept, 2u);  // 4 sent, about 310 bytes each
+}
+
+TEST(HttpSenderTest, SendsTheMethodThePluginAsksFor) {
+  httplib::Server server;
+  std::mutex mu;
+  std::vector<std::string> seen;  // method and body, written on the server's thread
+  auto record = [&](const httplib::Request& req, httplib::Response& res) {
+    std::lock_guard<std::mutex> lock(mu);
+    seen.push_back(req.method + " " + req.body);
+    res.set_content("ok", "text/plain");
+  };
+  server.Get("/r", record);
+  server.Put("/r", record);
+  server.Delete("/r", record);
+  ServerRunner runner(server);
+  auto sender = MakeSender();
+  for (const auto& [method, body] : std::vector<std::pair<std::string, std::string>>{
+           {"GET", ""}, {"PUT", "{\"a\":1}"}, {"DELETE", ""}}) {
+    HttpRequest request;
+    request.method = method;
+    request.url = runner.url("/r");
+    request.body = body;
+    const HttpResponse response = SendAndWait(*sender, request);
+    EXPECT_EQ(response.status, 200) << method << " " << response.transport_error;
+  }
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_THAT(seen, testing::ElementsAre("GET ", "PUT {\"a\":1}", "DELETE "));
+}
+
 TEST(HttpSenderTest, SendsAnOversizedRequestBodyWhole) {
   httplib::Server server;
   std::atomic<size_t> received{0};  // Written on the server's thread.

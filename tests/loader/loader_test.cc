@@ -1,6 +1,7 @@
 // The plugin loader against the real libsignal_hightouch.so and the broken fixtures.
 // Every RPC is called over the in-process channel and over the unix socket.
 
+#include <dlfcn.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -9,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -24,6 +26,7 @@
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "plugin_loader.h"
+#include "signal_plugin_abi.h"
 
 namespace signal_host {
 namespace {
@@ -398,6 +401,45 @@ TEST(LoadPluginTest, RefusesBadOptions) {
                 AllOf(HasSubstr("create_service failed"), HasSubstr(named)));
   }
   ExpectHandshakeWorks(*MustLoad());
+}
+
+// The plugin's C entry point called directly, as a loader other than ours might: a
+// null option key is refused, and the error never overruns the buffer it is given.
+TEST(PluginEntryTest, CreateServiceRefusesANullKeyAndKeepsToTheErrorBuffer) {
+  void* handle = dlopen(SIGNAL_HIGHTOUCH_PLUGIN, RTLD_NOW | RTLD_LOCAL);
+  ASSERT_NE(handle, nullptr) << dlerror();
+  using Entry = const signal_plugin_descriptor* (*)();
+  auto entry = reinterpret_cast<Entry>(dlsym(handle, SIGNAL_PLUGIN_ENTRY_SYMBOL));
+  ASSERT_NE(entry, nullptr);
+  const signal_plugin_descriptor* descriptor = entry();
+  ASSERT_NE(descriptor, nullptr);
+
+  const signal_plugin_option null_key[] = {{"probe_timeout_ms", "500"}, {nullptr, "x"}};
+  char error[64];
+  EXPECT_EQ(descriptor->create_service(null_key, 2, error, sizeof(error)), nullptr);
+  EXPECT_STREQ(error, "plugin option 1 has a null key");
+
+  // A short buffer gets a truncated, terminated message and nothing past its end.
+  std::memset(error, 'X', sizeof(error));
+  EXPECT_EQ(descriptor->create_service(null_key, 2, error, 12), nullptr);
+  EXPECT_STREQ(error, "plugin opti");
+  EXPECT_EQ(error[12], 'X');
+  // No buffer at all: still refused, nothing written.
+  std::memset(error, 'X', sizeof(error));
+  EXPECT_EQ(descriptor->create_service(null_key, 2, error, 0), nullptr);
+  EXPECT_EQ(error[0], 'X');
+  EXPECT_EQ(descriptor->create_service(null_key, 2, nullptr, 64), nullptr);
+
+  // A null value reads as empty, which this option does not accept.
+  const signal_plugin_option null_value[] = {{"tls_verify", nullptr}};
+  EXPECT_EQ(descriptor->create_service(null_value, 1, error, sizeof(error)), nullptr);
+  EXPECT_THAT(std::string(error), AllOf(HasSubstr("bad plugin option"), HasSubstr("tls_verify")));
+
+  // Without options it creates a service, which its own function destroys.
+  void* service = descriptor->create_service(nullptr, 0, error, sizeof(error));
+  ASSERT_NE(service, nullptr) << error;
+  descriptor->destroy_service(service);
+  dlclose(handle);
 }
 
 TEST(LoadPluginTest, RefusesMessagesOverTheLimitAndKeepsServing) {
