@@ -12,6 +12,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "host/crypto/secret_box.h"
+#include "host/store/store.h"
 #include "integration_directory.h"
 
 namespace signal_host::api {
@@ -41,7 +42,7 @@ class EventServiceTest : public ::testing::Test {
     EventServiceOptions service_options;
     service_options.pipelines = {{"web", "pipeline-key", "org", {}}};
     EventServiceDeps deps;
-    deps.store = store_.get();
+    deps.queue = store_.get();
     deps.directory = directory_.get();
     deps.new_message_id = [this] { return "generated-" + std::to_string(++generated_); };
     service_ = std::make_unique<EventService>(service_options, deps);
