@@ -14,8 +14,21 @@
 #   the process with a failing exit code; the process tests fail when a child does not exit
 #   cleanly and show the end of its stderr.
 #
-# Environment: JOBS (default 2), BUILD_DIR (instead of build-asan / build-tsan),
-# REPEAT (default 1: how many times to run the tests, to catch flaky failures).
+# Environment:
+#   JOBS      compile and test jobs (default 2)
+#   BUILD_DIR instead of build-asan / build-tsan
+#   REPEAT    how many times to run the tests (default 1), to catch flaky failures
+#   TESTS     only the tests whose name matches this regex (ctest -R)
+#   LABELS    only the tests with a label matching this regex (ctest -L); every GoogleTest
+#             test is labelled with its executable's name (tests/CMakeLists.txt)
+#   EXCLUDE   leave out the tests whose name matches this regex (ctest -E)
+#   SUBSET    "threads": only the executables whose code runs on several threads (the
+#             store, the sender, the delivery engine, the HTTP server and listeners, the
+#             loader's gRPC servers, the process tests that run the whole host); the list
+#             is threads_labels below. Sets LABELS, so do not set both.
+# The filters combine: a test runs when it passes every one that is set.
+#
+# CI runs:  scripts/sanitize.sh asan   and   SUBSET=threads scripts/sanitize.sh tsan
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -33,6 +46,23 @@ case "$mode" in
 esac
 build_dir=${BUILD_DIR:-build-$mode}
 
+# The TSan subset: every test of these executables (labels: tests/CMakeLists.txt).
+threads_labels='^(PLACEHOLDER)$'
+case "${SUBSET:-}" in
+  "") ;;
+  threads)
+    if [[ -n "${LABELS:-}" ]]; then
+      echo "SUBSET sets LABELS; set one of them" >&2
+      exit 2
+    fi
+    LABELS=$threads_labels
+    ;;
+  *)
+    echo "unknown SUBSET \"$SUBSET\" (known: threads)" >&2
+    exit 2
+    ;;
+esac
+
 scripts/install-deps.sh
 # Let ccache reuse objects across checkouts of the repo (CI builds a fresh clone).
 export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$root} CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-1}
@@ -40,7 +70,9 @@ export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$root} CCACHE_NOHASHDIR=${CCACHE_NOHASHD
 # Benchmarks are not run here; building them would only cost time.
 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DSIGNAL_SANITIZE="$sanitizers" -DSIGNAL_BUILD_BENCHMARKS=OFF
+started=$SECONDS
 cmake --build "$build_dir" -j"$jobs"
+echo "== $mode build took $((SECONDS - started)) s"
 
 reports="$(cd "$build_dir" && pwd)/sanitizer-reports"
 rm -rf "$reports"
@@ -52,10 +84,15 @@ export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$root/tests/tsan.supp:log_path=$reports/tsan"
 
 ctest_args=(--test-dir "$build_dir" --output-on-failure -j"$jobs" --timeout 600)
+[[ -n "${TESTS:-}" ]] && ctest_args+=(-R "$TESTS")
+[[ -n "${LABELS:-}" ]] && ctest_args+=(-L "$LABELS")
+[[ -n "${EXCLUDE:-}" ]] && ctest_args+=(-E "$EXCLUDE")
 status=0
 for ((run = 1; run <= repeat; run++)); do
   echo "== $mode run $run of $repeat"
+  started=$SECONDS
   ctest "${ctest_args[@]}" || status=1
+  echo "== $mode run $run: tests took $((SECONDS - started)) s"
 done
 
 shopt -s nullglob

@@ -159,7 +159,10 @@ class AdminHandler : public http::Handler {
     for (const AdminRouteEntry& entry : kAdminRoutes) {
       std::vector<std::string> params;
       if (!MatchRoute(entry.pattern, target->segments, &params)) continue;
-      const std::string_view method = head.method == "HEAD" ? "GET" : head.method;
+      // Both arms string_view: with a literal and a std::string the conditional would
+      // make a temporary std::string, gone before `method` is read.
+      const std::string_view method =
+          head.method == "HEAD" ? std::string_view("GET") : std::string_view(head.method);
       if (method != entry.method) {
         absl::StrAppend(&allowed, allowed.empty() ? "" : ", ", entry.method);
         continue;

@@ -34,7 +34,11 @@ int64_t SteadyMillis() {
 }  // namespace
 
 HttpServer::Core::Core(ServerOptions options, Handler* handler)
-    : options_(std::move(options)), handler_(handler), acceptor_(io_), accept_backoff_(io_) {}
+    : options_(std::move(options)),
+      handler_(handler),
+      accept_strand_(net::make_strand(io_)),
+      acceptor_(accept_strand_),
+      accept_backoff_(accept_strand_) {}
 
 HttpServer::Core::~Core() { Stop(); }
 
@@ -229,7 +233,7 @@ void HttpServer::Core::Stop() {
   if (!started_ || stopped_) return;
   stopped_ = true;
   stopping_.store(true, std::memory_order_release);
-  net::post(io_, [this] {
+  net::post(accept_strand_, [this] {
     boost::system::error_code ignored;
     acceptor_.close(ignored);
     accept_backoff_.cancel();

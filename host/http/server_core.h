@@ -7,6 +7,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <condition_variable>
 #include <functional>
@@ -109,6 +110,9 @@ class HttpServer::Core {
   boost::asio::io_context io_;
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> io_work_;
   std::unique_ptr<boost::asio::thread_pool> workers_;
+  // The acceptor and its backoff timer are used by the accept handlers and by Stop()'s
+  // close; with two I/O threads those could run at once, so they share a strand.
+  boost::asio::strand<boost::asio::io_context::executor_type> accept_strand_;
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::steady_timer accept_backoff_;
   std::vector<std::thread> io_threads_;
