@@ -67,6 +67,8 @@ std::string& DirToRemove() {
   return dir;
 }
 
+Harness& TheHarness();
+
 Harness* StartHarness() {
   auto* h = new Harness;
   api::SetLogLevel("error");  // an install is logged at info; the fuzzer makes thousands
@@ -137,6 +139,18 @@ Harness* StartHarness() {
   auto token = signal_host::SignToken(claims, kJwtSecret);
   Must(token.status(), "signing a token");
   h->authorization = "Bearer " + *token;
+  // A run ends by returning from main with the harness still running, and a credential
+  // check abandoned at its deadline may still be running on a plugin thread, reading
+  // statics that exit destroys (the plugin's catalog; TSan saw it). Registered after the
+  // plugin and the fake made theirs, this runs before them at exit: it shuts the plugin's
+  // server down, which waits for its handlers, and stops the fake.
+  std::atexit([] {
+    Harness& harness = TheHarness();
+    harness.admin.reset();
+    harness.directory.reset();
+    harness.plugins.Clear();
+    harness.fake->Stop();
+  });
   return h;
 }
 

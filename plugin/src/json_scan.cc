@@ -231,7 +231,10 @@ bool ScanValue(Cursor& c, int parent_depth) {
   // Containers are walked with an explicit stack of open brackets, so deep input
   // costs no native stack. The position lives in a local (a char store into `open`
   // could otherwise alias c.p and force reloads); c.p is written back on exit.
-  char open[kMaxEventDepth];
+  // Room for every container one call may open (kMaxEventDepth - parent_depth); a
+  // parent_depth below -kMaxWrapperDepth is refused as too deep, never written past it.
+  char open[kMaxEventDepth + kMaxWrapperDepth];
+  constexpr int kOpenCapacity = static_cast<int>(sizeof(open));
   int top = 0;
   const char* p = c.p;
   const char* const end = c.end;
@@ -245,7 +248,9 @@ bool ScanValue(Cursor& c, int parent_depth) {
     switch (*p) {
       case '{':
       case '[': {
-        if (parent_depth + top + 1 > kMaxEventDepth) return fail("nesting too deep");
+        if (parent_depth + top + 1 > kMaxEventDepth || top == kOpenCapacity) {
+          return fail("nesting too deep");
+        }
         const char bracket = *p;
         ++p;
         SkipSpaceAt(p, end);

@@ -108,9 +108,13 @@ inline bool ScanString(Cursor& c, StringToken* token) {
   return ScanStringSlow(c, token);
 }
 
+// How far below 0 ScanValue's parent_depth may start: text that wraps events scanned
+// whole, e.g. a batch body ({"batch":[event]}) from -2 so that its events sit at depth 1.
+inline constexpr int kMaxWrapperDepth = 2;
+
 // Scans one value of any type; c.p is at its first byte (no leading space).
-// `parent_depth` is the depth of the container holding the value (0 at the top):
-// an object or array value sits at parent_depth + 1.
+// `parent_depth` is the depth of the container holding the value (0 at the top, at
+// least -kMaxWrapperDepth): an object or array value sits at parent_depth + 1.
 bool ScanValue(Cursor& c, int parent_depth);
 
 // Walks the members of an object; c.p is at '{'. For each member calls

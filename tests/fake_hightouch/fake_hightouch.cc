@@ -864,7 +864,10 @@ int FakeHightouch::Impl::ProcessIngest(const httplib::Request& req, httplib::Res
 }
 
 void FakeHightouch::Impl::HandleGetSource(const httplib::Request& req, httplib::Response& res) {
-  static const std::string kPathKey = "/api/v1/sources/{id}";
+  // Not a static std::string: a process that exits with a request in flight (the
+  // admin_install fuzzer keeps its fake for the process's life) would destroy it under
+  // the worker reading it (TSan).
+  constexpr char kPathKey[] = "/api/v1/sources/{id}";
   int status = 0;
   bool noted = false;
   if (!ApplyFaults(FaultTarget::kRest, kPathKey, req, res, nullptr, &status, &noted)) {

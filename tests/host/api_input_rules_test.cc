@@ -286,7 +286,8 @@ TEST_F(BadBytesVendorTest, AVendorResponseThatIsNotUtf8IsShownRepaired) {
     return dead.status == 200 && dead.Json()["data"].Size() > 0;
   })) << dead.body;
   ASSERT_TRUE(IsJsonInValidUtf8(dead.body)) << absl::CHexEscape(dead.body);
-  const rapidjson::Value& letter = dead.Json()["data"][0];
+  const rapidjson::Document dead_letters = dead.Json();  // `letter` points into it
+  const rapidjson::Value& letter = dead_letters["data"][0];
   EXPECT_STREQ(letter["message_id"].GetString(), "m1");
   const std::string last_response = letter["last_response"].GetString();
   EXPECT_NE(last_response.find(std::string("bad ") + kReplacement + kReplacement),

@@ -57,7 +57,7 @@ bool IsJsonRuleError(const absl::Status& status) {
 std::string PluginError(std::string_view text, bool batch_body) {
   json::Cursor c(text);
   json::SkipSpace(c);
-  if (!json::ScanValue(c, batch_body ? -2 : 0)) {
+  if (!json::ScanValue(c, batch_body ? -json::kMaxWrapperDepth : 0)) {
     return absl::StrCat(c.error.what, " at byte ", c.error.offset);
   }
   json::SkipSpace(c);

@@ -93,6 +93,29 @@ TEST(JsonScanTest, DepthLimitCountsEveryContainer) {
   EXPECT_FALSE(ScanValue(deeper, kMaxEventDepth - 9));
 }
 
+// A wrapper scanned whole (a batch body from -2) opens more containers in one call than
+// an event may have; the scanner's own stack must hold them (it overflowed under UBSan
+// before), and a start further below is refused rather than overrun.
+TEST(JsonScanTest, DepthLimitHoldsBelowTheTopForWrappers) {
+  const auto nested = [](int depth) {
+    return std::string(static_cast<size_t>(depth), '[') +
+           std::string(static_cast<size_t>(depth), ']');
+  };
+  const std::string widest = nested(kMaxEventDepth + kMaxWrapperDepth);
+  Cursor fits(widest);
+  EXPECT_TRUE(ScanValue(fits, -kMaxWrapperDepth));
+  EXPECT_TRUE(fits.AtEnd());
+  const std::string wider = nested(kMaxEventDepth + kMaxWrapperDepth + 1);
+  Cursor too_deep(wider);
+  EXPECT_FALSE(ScanValue(too_deep, -kMaxWrapperDepth));
+  EXPECT_STREQ(too_deep.error.what, "nesting too deep");
+  const std::string far = nested(kMaxEventDepth + 10);
+  Cursor out_of_range(far);
+  EXPECT_FALSE(ScanValue(out_of_range, -10));
+  EXPECT_STREQ(out_of_range.error.what, "nesting too deep");
+  EXPECT_EQ(out_of_range.error.offset, static_cast<size_t>(kMaxEventDepth + kMaxWrapperDepth));
+}
+
 TEST(JsonScanTest, StringTokenKeepsRawContent) {
   const std::string text = R"("a\u0041\n")";
   Cursor c(text);
