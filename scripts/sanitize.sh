@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The sanitizer runs CI makes, one mode per call:
 #   scripts/sanitize.sh asan   AddressSanitizer + UndefinedBehaviorSanitizer (LeakSanitizer
-#                              included) over every CTest test, built in build-asan/
-#   scripts/sanitize.sh tsan   ThreadSanitizer over every CTest test, built in build-tsan/,
-#                              with tests/tsan.supp (why each entry: see that file)
+#                              included) over every CTest test (or those chosen below),
+#                              built in build-asan/
+#   scripts/sanitize.sh tsan   ThreadSanitizer likewise, built in build-tsan/, with
+#                              tests/tsan.supp (why each entry: see that file)
 # Builds first (ccache makes a rebuild cheap), then runs the tests. Exits non-zero on any
 # failed test and on any sanitizer report:
 # - ASan, LSan and TSan write every report to a file under <build dir>/sanitizer-reports,
@@ -47,7 +48,7 @@ esac
 build_dir=${BUILD_DIR:-build-$mode}
 
 # The TSan subset: every test of these executables (labels: tests/CMakeLists.txt).
-threads_labels='^(PLACEHOLDER)$'
+threads_labels='^(store_test|sender_test|token_bucket_test|metrics_test|delivery_(engine|failure|parts|readiness)_test|http_server_test|loader_test|api_(hardening|events)_test|daemon_process_test)$'
 case "${SUBSET:-}" in
   "") ;;
   threads)
