@@ -467,6 +467,8 @@ void AdminService::Impl::Ready(ApiResponse& res) {
   size_t plugins = deps_.plugins->size();
   // While the store cannot take delivery outcomes the engine has paused delivery.
   absl::Status store = deps_.engine != nullptr ? deps_.engine->StoreHealth() : absl::OkStatus();
+  // In the scale-out mode: the database and the brokers must answer.
+  if (store.ok() && deps_.backend_health) store = deps_.backend_health();
   bool ready = started && plugins > 0 && store.ok();
   std::string reason = !started       ? "starting or shutting down"
                        : plugins == 0 ? "no plugin is loaded"
@@ -514,6 +516,7 @@ void AdminService::Impl::AfterChange(const std::string& integration_id) {
           absl::StrCat("delivery refresh of ", integration_id, " failed: ", status.ToString()));
     }
   }
+  if (deps_.after_change) deps_.after_change(integration_id);
 }
 
 std::string AdminService::Impl::IntegrationJson(const IntegrationRecord& integration,

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -74,6 +75,12 @@ struct AdminServiceDeps {
   metrics::Registry* registry = nullptr;
   // True once start-up finished and until shutdown begins.
   const std::atomic<bool>* ready = nullptr;
+  // Reachability of the database and brokers in the scale-out mode (for /readyz);
+  // empty: nothing beyond the local store to check.
+  std::function<absl::Status()> backend_health;
+  // Runs after an install, revision or delete was applied to the directory and the
+  // engine (the daemon updates its Kafka subscriptions there); may be empty.
+  std::function<void(std::string_view integration_id)> after_change;
 };
 
 // What admission found out before the body was read.

@@ -10,6 +10,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "config_yaml.h"
 #include "yaml-cpp/yaml.h"
 
 #ifndef SIGNAL_DEFAULT_PLUGIN_DIR
@@ -24,69 +25,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// --- YAML ---------------------------------------------------------------------------
-
-// Reads YAML nodes with the key path in every error. yaml-cpp throws; the throws stay
-// inside this file.
-class YamlReader {
- public:
-  explicit YamlReader(std::string source) : source_(std::move(source)) {}
-
-  absl::Status CheckKeys(const YAML::Node& node, const std::string& path,
-                         const std::set<std::string>& allowed) {
-    if (!node.IsMap()) return Error(path, "must be a mapping");
-    for (const auto& item : node) {
-      std::string key = item.first.as<std::string>();
-      if (allowed.count(key) == 0) {
-        return Error(Join(path, key),
-                     absl::StrCat("unknown setting (allowed: ", absl::StrJoin(allowed, ", "), ")"));
-      }
-    }
-    return absl::OkStatus();
-  }
-
-  absl::Status String(const YAML::Node& node, const std::string& path, std::string& out) {
-    if (!node) return absl::OkStatus();
-    if (!node.IsScalar()) return Error(path, "must be a string");
-    out = node.as<std::string>();
-    return absl::OkStatus();
-  }
-
-  template <typename Int>
-  absl::Status Integer(const YAML::Node& node, const std::string& path, Int& out, int64_t min,
-                       int64_t max) {
-    if (!node) return absl::OkStatus();
-    int64_t value = 0;
-    if (!node.IsScalar() || !absl::SimpleAtoi(node.as<std::string>(), &value)) {
-      return Error(path, "must be an integer");
-    }
-    if (value < min || value > max) {
-      return Error(path, absl::StrCat("must be between ", min, " and ", max));
-    }
-    out = static_cast<Int>(value);
-    return absl::OkStatus();
-  }
-
-  absl::Status Error(const std::string& path, const std::string& problem) const {
-    return absl::InvalidArgumentError(absl::StrCat(source_, ": ", path, ": ", problem));
-  }
-
-  static std::string Join(const std::string& path, const std::string& key) {
-    return path.empty() ? key : absl::StrCat(path, ".", key);
-  }
-
- private:
-  std::string source_;
-};
-
 constexpr char kAllowInsecurePluginsKey[] = "allow_insecure_permissions";
 constexpr char kAllowInsecurePluginsEnv[] = "SIGNAL_ALLOW_INSECURE_PLUGINS";
-
-#define RETURN_IF_ERROR(expr)          \
-  do {                                 \
-    absl::Status status_ = (expr);     \
-    if (!status_.ok()) return status_; \
-  } while (false)
 
 // The listener keys shared by admin and events.
 constexpr const char* kListenerLimitKeys[] = {
@@ -123,7 +63,9 @@ absl::Status ApplyYamlNode(const YAML::Node& root, YamlReader& r, DaemonConfig& 
   if (!root || root.IsNull()) return absl::OkStatus();
   RETURN_IF_ERROR(r.CheckKeys(root, "",
                               {"data_dir", "plugin_dir", "runtime_dir", "bind", "log_level",
-                               "admin", "events", "store", "plugins", "pipelines"}));
+                               "admin", "events", "store", "plugins", "pipelines", "queue",
+                               "kafka", "database"}));
+  RETURN_IF_ERROR(ApplyScaleOutYaml(root, r, c));
   RETURN_IF_ERROR(r.String(root["data_dir"], "data_dir", c.data_dir));
   RETURN_IF_ERROR(r.String(root["plugin_dir"], "plugin_dir", c.plugin_dir));
   RETURN_IF_ERROR(r.String(root["runtime_dir"], "runtime_dir", c.runtime_dir));
@@ -415,14 +357,39 @@ absl::StatusOr<CommandLine> ParseCommandLine(const std::vector<std::string>& arg
     return command_line;
   }
 
+  if (!args.empty() && args[0] == "migrate") {
+    command_line.command = CommandLine::Command::kMigrate;
+    auto flags = SplitFlags(args, 1, {"config", "database-url"}, {"help", "status"});
+    if (!flags.ok()) return flags.status();
+    RETURN_IF_ERROR(ApplyConfigFile(*flags, config));
+    RETURN_IF_ERROR(ApplyScaleOutEnvironment(config));
+    for (const Flag& flag : *flags) {
+      if (flag.name == "help") {
+        command_line.command = CommandLine::Command::kHelp;
+      } else if (flag.name == "status") {
+        command_line.migrate_status_only = true;
+      } else if (flag.name == "database-url") {
+        config.database.url = flag.value;
+      }
+    }
+    if (command_line.command == CommandLine::Command::kMigrate && !config.uses_postgres()) {
+      return absl::InvalidArgumentError(
+          "migrate needs a PostgreSQL database: --database-url, database.url or DATABASE_URL "
+          "(the SQLite file migrates itself when the host opens it)");
+    }
+    return command_line;
+  }
+
   auto flags =
       SplitFlags(args, 0,
                  {"config", "data-dir", "plugin-dir", "runtime-dir", "admin-port", "events-port",
-                  "bind", "log-level", "plugin-option", "rate-limit", "pipeline-key"},
+                  "bind", "log-level", "plugin-option", "rate-limit", "pipeline-key", "queue",
+                  "kafka-brokers", "kafka-group", "database-url"},
                  {"help", "allow-insecure-plugins"});
   if (!flags.ok()) return flags.status();
   RETURN_IF_ERROR(ApplyConfigFile(*flags, config));
   RETURN_IF_ERROR(ApplyAllowInsecurePluginsEnv(config));
+  RETURN_IF_ERROR(ApplyScaleOutEnvironment(config));
   std::string pipeline_key;
   for (const Flag& flag : *flags) {
     if (flag.name == "help") {
@@ -450,6 +417,14 @@ absl::StatusOr<CommandLine> ParseCommandLine(const std::vector<std::string>& arg
       }
     } else if (flag.name == "pipeline-key") {
       pipeline_key = flag.value;
+    } else if (flag.name == "queue") {
+      config.queue = flag.value;
+    } else if (flag.name == "kafka-brokers") {
+      config.kafka.brokers = flag.value;
+    } else if (flag.name == "kafka-group") {
+      config.kafka.consumer_group = flag.value;
+    } else if (flag.name == "database-url") {
+      config.database.url = flag.value;
     } else if (flag.name == "plugin-option") {
       // KEY.NAME=VALUE, e.g. hightouch.events_base_url=http://127.0.0.1:9000
       size_t dot = flag.value.find('.');
@@ -476,6 +451,7 @@ absl::StatusOr<CommandLine> ParseCommandLine(const std::vector<std::string>& arg
     return absl::InvalidArgumentError(absl::StrCat("log level \"", config.log_level,
                                                    "\" is not one of debug, info, warn, error"));
   }
+  RETURN_IF_ERROR(CheckScaleOut(config));
   FillDerivedDefaults(config);
   if (!pipeline_key.empty()) {
     for (PipelineConfig& pipeline : config.pipelines) {
@@ -493,6 +469,9 @@ Usage:
   signal-delivery-host token --role ROLE [--org ORG] [--sub SUB] [--ttl SECONDS]
                        [--config FILE] [--data-dir DIR]
                                                    print an HS256 JWT for the admin API
+  signal-delivery-host migrate [--database-url URL] [--config FILE] [--status]
+                                                   create or upgrade the PostgreSQL schema
+                                                   (versioned; --status only reports)
   signal-delivery-host --help
 
 Settings (flag / YAML key: default)
@@ -544,6 +523,25 @@ Settings (flag / YAML key: default)
                       a pipeline routes to has this many events queued or more, the event
                       API answers 503 QUEUE_FULL with Retry-After: 1 and queues nothing
 
+Scale-out (docs/ARCHITECTURE.md, "Scale-out mode")
+  --queue Q           queue: sqlite   where events queue: sqlite (the file in the data
+                      dir) or kafka (Signal's delivery-{integration_id} topics, consumed
+                      as one consumer group; the event API produces to them)
+  --kafka-brokers L   kafka.brokers: localhost:9092   (env KAFKA_BROKERS)
+  --kafka-group G     kafka.consumer_group: signal-delivery-host   (env KAFKA_CONSUMER_GROUP)
+                      kafka.tls: false (env KAFKA_TLS_ENABLED)   kafka.ssl_ca_location
+                      kafka.sasl_mechanism (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512),
+                      kafka.sasl_username, password from env KAFKA_SASL_PASSWORD only
+                      kafka.topic_prefix: delivery-   kafka.client_id: <hostname>
+                      kafka.max_unfinished_per_partition: 10000 (then it pauses)
+                      kafka.session_timeout_ms: 10000
+  --database-url URL  database.url: empty (SQLite)   (env DATABASE_URL)
+                      postgresql://... : configs, revisions, holds, dead letters and
+                      attempts shared by every host (needs queue: kafka); create or
+                      upgrade the schema first with signal-delivery-host migrate
+                      database.pool_size: 8
+  The environment overrides the file for these; flags override both.
+
 Pipelines (YAML only)
   pipelines:
     - name: default            # routes to every enabled integration of its org
@@ -566,6 +564,8 @@ Environment
                    generated into <data dir>/jwt_secret (0600) and reused.
   ENCRYPTION_KEY   AES-256-GCM key for secrets at rest: 64 hex characters or base64 of 32
                    bytes. When unset, one is generated into <data dir>/encryption_key (0600).
+  KAFKA_BROKERS, KAFKA_TLS_ENABLED, KAFKA_CONSUMER_GROUP, KAFKA_SASL_PASSWORD, DATABASE_URL
+                   the scale-out settings above (Signal's own names).
   SIGNAL_ALLOW_INSECURE_PLUGINS
                    true or false: overrides plugins.allow_insecure_permissions (and is
                    overridden by --allow-insecure-plugins).

@@ -11,7 +11,13 @@
 
 #include "absl/status/statusor.h"
 
+namespace YAML {
+class Node;
+}
+
 namespace signal_host::daemon {
+
+class YamlReader;  // config_yaml.h
 
 // A pipeline: an event-API key and the integrations its events go to.
 struct PipelineConfig {
@@ -34,6 +40,31 @@ struct ListenerLimitsConfig {
   int body_timeout_ms = 30000;
   int idle_timeout_ms = 5000;
   int max_inflate_ratio = 100;
+};
+
+// Kafka, for `queue: kafka`: the host consumes Signal's delivery-{integration_id}
+// topics as one consumer group and its event API produces to them.
+struct KafkaConfig {
+  std::string brokers = "localhost:9092";  // env KAFKA_BROKERS
+  bool tls = false;                        // env KAFKA_TLS_ENABLED
+  std::string consumer_group = "signal-delivery-host";  // env KAFKA_CONSUMER_GROUP
+  std::string topic_prefix = "delivery-";
+  std::string client_id;        // empty: signal-delivery-host-<hostname>
+  std::string ssl_ca_location;  // PEM file; empty: the system's CAs
+  // SASL: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512; empty: none.
+  std::string sasl_mechanism;
+  std::string sasl_username;
+  std::string sasl_password;  // env KAFKA_SASL_PASSWORD only (a secret stays out of files)
+  // Events read but not yet finished, per partition, before that partition pauses.
+  size_t max_unfinished_per_partition = 10000;
+  int session_timeout_ms = 10000;
+};
+
+// PostgreSQL, for state shared by several hosts (configs, dead letters, attempts,
+// holds). Empty url: the SQLite file in the data dir.
+struct DatabaseConfig {
+  std::string url;  // env DATABASE_URL, e.g. postgresql://signal@db:5432/signal
+  int pool_size = 8;
 };
 
 struct DaemonConfig {
@@ -68,6 +99,13 @@ struct DaemonConfig {
   size_t attempt_retention = 10000;
   size_t dead_letter_retention = 100000;
 
+  // Where events queue: "sqlite" (the embedded default, with the state in the same
+  // file) or "kafka" (with the state in PostgreSQL, database.url).
+  std::string queue = "sqlite";
+  KafkaConfig kafka;
+  DatabaseConfig database;
+  bool uses_postgres() const { return !database.url.empty(); }
+
   // Load plugin files that someone other than root and the host's user could change
   // (group/other-writable file or directory, foreign owner), with a warning each.
   // YAML plugins.allow_insecure_permissions, env SIGNAL_ALLOW_INSECURE_PLUGINS, flag
@@ -88,7 +126,7 @@ struct DaemonConfig {
 
 // What the command line asked for.
 struct CommandLine {
-  enum class Command { kServe, kToken, kHelp };
+  enum class Command { kServe, kToken, kMigrate, kHelp };
   Command command = Command::kServe;
   DaemonConfig config;
   // token subcommand
@@ -96,6 +134,8 @@ struct CommandLine {
   std::string token_org = "org_default";
   std::string token_subject = "usr_local";
   int64_t token_ttl_seconds = 3600;
+  // migrate subcommand: only report the versions (--status), change nothing.
+  bool migrate_status_only = false;
 };
 
 // Parses argv (without argv[0]): reads --config's YAML file when given, applies the
@@ -105,6 +145,14 @@ absl::StatusOr<CommandLine> ParseCommandLine(const std::vector<std::string>& arg
 // Reads YAML text over `config` (used by ParseCommandLine; exposed for tests).
 absl::Status ApplyYaml(const std::string& yaml_text, const std::string& source,
                        DaemonConfig& config);
+
+// The scale-out settings (config_scale_out.cc): the YAML keys queue, kafka and
+// database; then the environment (KAFKA_BROKERS, KAFKA_TLS_ENABLED,
+// KAFKA_CONSUMER_GROUP, KAFKA_SASL_PASSWORD, DATABASE_URL), which overrides the file;
+// and the check that the combination is one the host can run.
+absl::Status ApplyScaleOutYaml(const YAML::Node& root, YamlReader& reader, DaemonConfig& config);
+absl::Status ApplyScaleOutEnvironment(DaemonConfig& config);
+absl::Status CheckScaleOut(const DaemonConfig& config);
 
 // Fills the paths left empty: runtime dir, plugin dir.
 void FillDerivedDefaults(DaemonConfig& config);

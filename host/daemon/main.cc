@@ -23,7 +23,10 @@
 #include "host/crypto/secret_box.h"
 #include "host/delivery/delivery_engine.h"
 #include "host/metrics/host_metrics.h"
-#include "host/store/store.h"
+#include "backends.h"
+#include "host/kafka/kafka_delivery_queue.h"
+#include "host/store/postgres/pg_migrations.h"
+#include "host/store/config_changes.h"
 #include "http_frontend.h"
 #include "integration_directory.h"
 #include "log.h"
@@ -109,6 +112,27 @@ int RunToken(const CommandLine& command_line) {
   return 0;
 }
 
+// Creates or upgrades the PostgreSQL schema; safe while hosts run and when several
+// run it at once (each step takes an advisory lock).
+int RunMigrate(const CommandLine& command_line) {
+  auto conn = pg::Connection::Open(command_line.config.database.url, "signal-delivery-host migrate");
+  if (!conn.ok()) return Fail(conn.status());
+  auto before = pg::SchemaVersion(**conn);
+  if (!before.ok()) return Fail(before.status());
+  const int latest = pg::LatestSchemaVersion();
+  if (command_line.migrate_status_only) {
+    std::cout << "schema version " << *before << "; this build knows " << latest << "\n";
+    return *before == latest ? 0 : 3;
+  }
+  if (absl::Status status = pg::Migrate(**conn); !status.ok()) return Fail(status);
+  if (*before == latest) {
+    std::cout << "schema version " << latest << ": up to date\n";
+  } else {
+    std::cout << "schema migrated from version " << *before << " to " << latest << "\n";
+  }
+  return 0;
+}
+
 // Loads every plugin, logging each step as it happens: the order of the lines names
 // the plugin that was loading if the process dies. Plugins load before the store
 // opens and before any listener starts, so a SIGTERM while one hangs can end the
@@ -174,13 +198,10 @@ int RunServe(const CommandLine& command_line) {
     }
   }
 
-  StoreOptions store_options;
-  store_options.path = config.DatabasePath();
-  store_options.attempt_retention = config.attempt_retention;
-  store_options.dead_letter_retention = config.dead_letter_retention;
-  auto opened = Store::Open(store_options, &*secret_box);
+  auto opened = Backends::Open(config, &*secret_box);
   if (!opened.ok()) return Fail(opened.status());
-  std::unique_ptr<Store> store = std::move(*opened);
+  std::unique_ptr<Backends> backends = std::move(*opened);
+  LogInfo(absl::StrCat("state and queue: ", backends->Describe()));
 
   std::vector<api::PipelineRoute> pipelines;
   for (const PipelineConfig& pipeline : config.pipelines) {
@@ -201,9 +222,9 @@ int RunServe(const CommandLine& command_line) {
   delivery::EngineOptions engine_options;
   engine_options.log = [](std::string_view line) { LogInfo(line); };
   engine_options.sender.user_agent = kHostAgent;
-  // The one SQLite store serves every narrow interface; each part gets only its own.
+  // Each part gets only the narrow interfaces it uses (backends.h).
   delivery::DeliveryEngine engine(
-      /*configs=*/store.get(), /*queue=*/store.get(),
+      backends->configs(), backends->delivery(),
       [&plugins](std::string_view vendor) -> delivery::DeliveryEngine::Stub* {
         const RegisteredPlugin* plugin = plugins.Find(vendor);
         return plugin == nullptr ? nullptr : plugin->stub();
@@ -212,27 +233,68 @@ int RunServe(const CommandLine& command_line) {
   engine.SetAttemptListener([&hub](const AttemptRecord& attempt) { hub.Publish(attempt); });
   if (absl::Status status = engine.Start(); !status.ok()) return Fail(status);
 
-  api::IntegrationDirectory directory(store.get());
+  api::IntegrationDirectory directory(backends->configs());
   if (absl::Status status = directory.Reload(); !status.ok()) return Fail(status);
+
+  // Kafka: the consumer follows the integrations this host can deliver and wakes the
+  // engine when their records arrive. PostgreSQL: other hosts' installs, revisions and
+  // holds reach this host's directory, engine and subscriptions within seconds.
+  auto served = [&plugins](std::string_view vendor) { return plugins.Find(vendor) != nullptr; };
+  auto sync_subscriptions = [&backends, &served] {
+    if (absl::Status status = backends->SyncSubscriptions(served); !status.ok()) {
+      LogError(absl::StrCat("updating the Kafka subscriptions failed: ", status.ToString()));
+    }
+  };
+  if (kafka::KafkaDeliveryQueue* consumer = backends->kafka_queue()) {
+    consumer->SetArrivalListener([&engine](std::string_view id) { engine.Notify(id); });
+    sync_subscriptions();
+  }
+  if (ConfigChangeFeed* changes = backends->changes()) {
+    changes->SetListener([&](std::string_view integration_id) {
+      if (absl::Status status = directory.Reload(); !status.ok()) {
+        LogError(absl::StrCat("reloading the integration directory failed: ", status.ToString()));
+      }
+      if (integration_id.empty()) {
+        // A re-sync after a lost connection: anything may have changed.
+        absl::StatusOr<std::vector<IntegrationRecord>> all = backends->configs()->AllIntegrations();
+        if (all.ok()) {
+          for (const IntegrationRecord& record : *all) (void)engine.Refresh(record.id);
+        }
+      } else if (absl::Status status = engine.Refresh(integration_id); !status.ok()) {
+        LogError(absl::StrCat("delivery refresh of ", integration_id, " failed: ",
+                              status.ToString()));
+      }
+      sync_subscriptions();
+    });
+  }
 
   std::atomic<bool> ready{false};
   api::AdminServiceOptions admin_options;
   admin_options.jwt_secret = *jwt_secret;
   admin_options.rate_limit_per_minute = config.rate_limit_per_minute;
   admin_options.max_live_streams = std::max(1, config.admin_threads / 2);
-  api::AdminService admin_service(admin_options, {.configs = store.get(),
-                                                  .dead_letters = store.get(),
-                                                  .attempts = store.get(),
-                                                  .queue = store.get(),
+  api::AdminService admin_service(admin_options, {.configs = backends->configs(),
+                                                  .dead_letters = backends->dead_letters(),
+                                                  .attempts = backends->attempts(),
+                                                  .queue = backends->ingest(),
                                                   .plugins = &plugins,
                                                   .directory = &directory,
                                                   .engine = &engine,
                                                   .hub = &hub,
                                                   .registry = &registry,
-                                                  .ready = &ready});
+                                                  .ready = &ready,
+                                                  .backend_health = [&backends] {
+                                                    return backends->Health();
+                                                  },
+                                                  .after_change =
+                                                      [&](std::string_view) {
+                                                        if (backends->kafka_queue()) {
+                                                          sync_subscriptions();
+                                                        }
+                                                      }});
   api::EventService event_service(
       {pipelines, config.max_batch_events, config.max_queue_depth},
-      {.queue = store.get(),
+      {.queue = backends->ingest(),
        .directory = &directory,
        .engine = &engine,
        .metrics = host_metrics->get(),
@@ -266,9 +328,12 @@ int RunServe(const CommandLine& command_line) {
   ready = false;
   hub.Close();
   frontend.Stop();
+  if (ConfigChangeFeed* changes = backends->changes()) changes->SetListener(nullptr);
   engine.Stop();
+  // The consumer's final commit and leaving the group come after the engine
+  // finished or released everything in flight.
+  backends.reset();
   plugins.Clear();
-  store.reset();
   LogInfo("stopped");
   return 0;
 }
@@ -291,6 +356,8 @@ int main(int argc, char** argv) {
       return 0;
     case CommandLine::Command::kToken:
       return signal_host::daemon::RunToken(*command_line);
+    case CommandLine::Command::kMigrate:
+      return signal_host::daemon::RunMigrate(*command_line);
     case CommandLine::Command::kServe:
       signal_host::api::SetLogLevel(command_line->config.log_level);
       return signal_host::daemon::RunServe(*command_line);

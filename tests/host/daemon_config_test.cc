@@ -214,6 +214,104 @@ TEST(DaemonConfigTest, InsecurePluginsAreRefusedUnlessAnOperatorSaysOtherwise) {
   std::remove(file.c_str());
 }
 
+TEST(DaemonConfigTest, ScaleOutSettingsFromYamlThenEnvironmentThenFlags) {
+  auto parsed = ParseCommandLine({});
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(parsed->config.queue, "sqlite");
+  EXPECT_FALSE(parsed->config.uses_postgres());
+  EXPECT_EQ(parsed->config.kafka.brokers, "localhost:9092") << "Signal's documented default";
+  EXPECT_EQ(parsed->config.kafka.topic_prefix, "delivery-");
+
+  std::string file = WriteTempFile(
+      "queue: kafka\n"
+      "kafka:\n  brokers: k1:9092,k2:9092\n  tls: true\n  consumer_group: from-file\n"
+      "  sasl_mechanism: SCRAM-SHA-512\n  sasl_username: signal\n"
+      "  max_unfinished_per_partition: 500\n"
+      "database:\n  url: postgresql://signal@db/signal\n  pool_size: 4\n");
+  {
+    // A SASL mechanism without the password (environment only) is refused by name.
+    parsed = ParseCommandLine({"--config", file});
+    ASSERT_FALSE(parsed.ok());
+    EXPECT_NE(std::string(parsed.status().message()).find("KAFKA_SASL_PASSWORD"),
+              std::string::npos);
+  }
+  ScopedEnv password("KAFKA_SASL_PASSWORD", "s3cret");
+  parsed = ParseCommandLine({"--config", file});
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  const KafkaConfig& kafka = parsed->config.kafka;
+  EXPECT_EQ(parsed->config.queue, "kafka");
+  EXPECT_EQ(kafka.brokers, "k1:9092,k2:9092");
+  EXPECT_TRUE(kafka.tls);
+  EXPECT_EQ(kafka.consumer_group, "from-file");
+  EXPECT_EQ(kafka.sasl_password, "s3cret");
+  EXPECT_EQ(kafka.max_unfinished_per_partition, 500u);
+  EXPECT_EQ(parsed->config.database.url, "postgresql://signal@db/signal");
+  EXPECT_EQ(parsed->config.database.pool_size, 4);
+  EXPECT_TRUE(parsed->config.uses_postgres());
+
+  {
+    // Signal's environment names override the file ...
+    ScopedEnv brokers("KAFKA_BROKERS", "env-broker:9093");
+    ScopedEnv tls("KAFKA_TLS_ENABLED", "false");
+    ScopedEnv group("KAFKA_CONSUMER_GROUP", "from-env");
+    ScopedEnv url("DATABASE_URL", "postgres://env@db2/signal");
+    parsed = ParseCommandLine({"--config", file});
+    ASSERT_TRUE(parsed.ok()) << parsed.status();
+    EXPECT_EQ(parsed->config.kafka.brokers, "env-broker:9093");
+    EXPECT_FALSE(parsed->config.kafka.tls);
+    EXPECT_EQ(parsed->config.kafka.consumer_group, "from-env");
+    EXPECT_EQ(parsed->config.database.url, "postgres://env@db2/signal");
+    // ... and flags override the environment.
+    parsed = ParseCommandLine({"--config", file, "--kafka-brokers", "flag:1", "--kafka-group",
+                               "from-flag", "--database-url", "postgresql://flag/db"});
+    ASSERT_TRUE(parsed.ok()) << parsed.status();
+    EXPECT_EQ(parsed->config.kafka.brokers, "flag:1");
+    EXPECT_EQ(parsed->config.kafka.consumer_group, "from-flag");
+    EXPECT_EQ(parsed->config.database.url, "postgresql://flag/db");
+  }
+  {
+    ScopedEnv tls("KAFKA_TLS_ENABLED", "sometimes");
+    parsed = ParseCommandLine({"--config", file});
+    ASSERT_FALSE(parsed.ok());
+    EXPECT_NE(std::string(parsed.status().message()).find("KAFKA_TLS_ENABLED"),
+              std::string::npos);
+  }
+  std::remove(file.c_str());
+}
+
+TEST(DaemonConfigTest, ScaleOutCombinationsTheHostCannotRunAreRefused) {
+  struct Case {
+    std::vector<std::string> args;
+    const char* named;  // a word the error must contain
+  };
+  for (const Case& c : std::vector<Case>{
+           {{"--queue", "rabbitmq"}, "sqlite, kafka"},
+           {{"--database-url", "postgresql://db/signal"}, "queue: kafka"},
+           {{"--queue", "kafka", "--database-url", "mysql://db/signal"}, "postgresql://"},
+           {{"--queue", "kafka"}, "DATABASE_URL"},
+           {{"--queue", "kafka", "--database-url", "postgresql://db/s", "--kafka-brokers", ""},
+            "KAFKA_BROKERS"},
+           {{"--queue", "kafka", "--database-url", "postgresql://db/s", "--kafka-group", ""},
+            "KAFKA_CONSUMER_GROUP"},
+       }) {
+    auto parsed = ParseCommandLine(c.args);
+    ASSERT_FALSE(parsed.ok()) << c.args[0] << " " << c.args[1];
+    EXPECT_NE(std::string(parsed.status().message()).find(c.named), std::string::npos)
+        << parsed.status();
+  }
+  for (const char* yaml : {"kafka:\n  brokerz: x\n", "database:\n  pool_size: 0\n",
+                           "kafka:\n  tls: maybe\n", "queue: kafka\nkafka:\n  sasl_mechanism: "
+                                                       "GSSAPI\n"}) {
+    std::string file = WriteTempFile(yaml);
+    EXPECT_FALSE(ParseCommandLine({"--config", file}).ok()) << yaml;
+    std::remove(file.c_str());
+  }
+  auto parsed = ParseCommandLine({"--queue", "kafka", "--kafka-brokers", "127.0.0.1:9092",
+                                  "--database-url", "postgresql://127.0.0.1:5432/signal"});
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_TRUE(parsed->config.uses_postgres());
+}
+
 TEST(DaemonConfigTest, BadFlags) {
   for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
            {"--admin-port", "x"},
@@ -256,7 +354,9 @@ TEST(DaemonConfigTest, HelpDocumentsEverySettingAndTheEnvironment) {
         "--bind", "--log-level", "--plugin-option", "--rate-limit", "--pipeline-key", "JWT_SECRET",
         "ENCRYPTION_KEY", "token", "SIGTERM", "max_body_bytes", "events.max_queue_depth",
         "--allow-insecure-plugins", "plugins.allow_insecure_permissions",
-        "SIGNAL_ALLOW_INSECURE_PLUGINS"}) {
+        "SIGNAL_ALLOW_INSECURE_PLUGINS", "--queue", "--kafka-brokers", "--kafka-group",
+        "--database-url", "KAFKA_BROKERS", "KAFKA_TLS_ENABLED", "KAFKA_CONSUMER_GROUP",
+        "KAFKA_SASL_PASSWORD", "DATABASE_URL", "migrate"}) {
     EXPECT_NE(help.find(word), std::string::npos) << word;
   }
 }
