@@ -233,6 +233,7 @@ int64_t Worker::Pump() {
     now = ctx_.now_ms();
   }
   if (now < pause_until_ms_) return pause_until_ms_;
+  ApplyRateShare();
 
   while (!retry_due_.empty() && retry_due_.top() <= now) {
     retry_due_.pop();
@@ -274,16 +275,33 @@ void Worker::ApplyRevision(RevisionRecord revision, DeliveryEngine::Stub* stub) 
   settings_ = NormalizeSettings(std::move(parsed));
   revision_ = std::move(revision);
   stub_ = stub;
-  const int64_t steady = SteadyNowNs();
-  if (!bucket_) {
-    bucket_ = std::make_unique<TokenBucket>(settings_.rate_limit_rps(),
-                                            settings_.rate_limit_burst(), steady);
+  if (!backoff_) {
     backoff_ = std::make_unique<Backoff>(settings_.retry().initial_backoff_ms(),
                                          settings_.retry().max_backoff_ms());
   } else {
-    bucket_->Reconfigure(settings_.rate_limit_rps(), settings_.rate_limit_burst(), steady);
     backoff_->Reconfigure(settings_.retry().initial_backoff_ms(),
                           settings_.retry().max_backoff_ms());
+  }
+  ConfigureBucket();
+}
+
+void Worker::ApplyRateShare() {
+  double share = ctx_.queue->RateShare(id_);
+  if (!(share > 0.0) || share > 1.0) share = 1.0;
+  if (share == rate_share_) return;
+  rate_share_ = share;
+  ConfigureBucket();
+}
+
+void Worker::ConfigureBucket() {
+  // The burst shrinks with the rate but never below one request.
+  const double rate = settings_.rate_limit_rps() * rate_share_;
+  const double burst = std::max(1.0, settings_.rate_limit_burst() * rate_share_);
+  const int64_t steady = SteadyNowNs();
+  if (!bucket_) {
+    bucket_ = std::make_unique<TokenBucket>(rate, burst, steady);
+  } else {
+    bucket_->Reconfigure(rate, burst, steady);
   }
 }
 

@@ -111,6 +111,10 @@ class Worker {
 
   // Configuration.
   void ApplyRevision(RevisionRecord revision, DeliveryEngine::Stub* stub);
+  // Follows the queue's RateShare; ConfigureBucket sets the token bucket to the
+  // revision's rate and burst times that share.
+  void ApplyRateShare();
+  void ConfigureBucket();
   void ApplyRefresh(RefreshData data);
   size_t lease_limit() const;
   int64_t idle_poll_ms() const;
@@ -174,6 +178,8 @@ class Worker {
   signal::integration::v1::DeliverySettings settings_;
   DeliveryEngine::Stub* stub_ = nullptr;
   std::unique_ptr<TokenBucket> bucket_;
+  // The part of the rate limit this host may use (DeliveryQueue::RateShare).
+  double rate_share_ = 1.0;
   std::unique_ptr<Backoff> backoff_;
   BatchBuffer buffer_;            // leased, not yet translated
   std::deque<Outgoing> pending_;  // translated, waiting for a window slot or a token

@@ -77,6 +77,14 @@ class DeliveryQueue {
   virtual absl::StatusOr<size_t> QueueDepth(std::string_view integration_id) = 0;
   // Appends to the attempt log (AttemptLog::RecordAttempt's contract); sets attempt.id.
   virtual absl::Status RecordAttempt(AttemptRecord& attempt) = 0;
+  // The share of the integration's vendor rate limit this host may use, in (0, 1]:
+  // 1 where one host serves the queue alone (the default); with several hosts
+  // consuming one topic, the fraction of its partitions assigned here, so that the
+  // hosts together keep to the limit. Cheap; the engine polls it.
+  virtual double RateShare(std::string_view integration_id) {
+    (void)integration_id;
+    return 1.0;
+  }
   // The hold: the integration's delivery status, "active", "held" (setup failure;
   // events kept) or "disabled", with the reason shown to operators. Durable when it
   // returns; a new revision (ConfigStore::AddRevision) clears a hold.

@@ -395,5 +395,36 @@ TEST_F(DeliveryEngineTest, StartTwiceAndRefreshBeforeStartAreRefused) {
   EXPECT_EQ(engine_->Start().code(), absl::StatusCode::kFailedPrecondition);
 }
 
+// With several hosts consuming one topic, each may use only its share of the
+// vendor's rate limit (DeliveryQueue::RateShare): the token bucket follows it.
+TEST_F(DeliveryEngineTest, TheQueuesRateShareScalesTheTokenBucket) {
+  delivery_test::FaultyQueue& queue = UseFaultyQueue();
+  queue.rate_share = 0.2;  // 50 requests/s, burst 10 -> 10/s, burst 2
+  InstallOptions options;
+  options.batch_size = 1;  // one event a request
+  options.tweak = [](v1::DeliverySettings& settings) {
+    settings.set_rate_limit_rps(50);
+    settings.set_rate_limit_burst(10);
+    settings.set_batch_interval_ms(0);
+  };
+  const std::string id = Install(options);
+  const auto started = std::chrono::steady_clock::now();
+  StartEngine();
+  Enqueue(id, 60, "share");
+  ASSERT_TRUE(PollUntil([&] { return BatchRequests() >= 3; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  const uint64_t sent = BatchRequests();
+  const double elapsed =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  // The bucket allows its burst plus rate x time; at the full share all 60 would be out
+  // by now (10 + 50/s).
+  EXPECT_LE(sent, static_cast<uint64_t>(2 + 10 * elapsed + 1)) << "after " << elapsed << " s";
+  EXPECT_LT(sent, 60u);
+
+  queue.rate_share = 1.0;  // the other host left the group
+  ASSERT_TRUE(fake_->WaitForAcceptedEvents(60, absl::Seconds(15)));
+  EXPECT_EQ(fake_->GetStats().duplicate_message_ids, 0u);
+}
+
 }  // namespace
 }  // namespace signal_host::delivery

@@ -25,6 +25,9 @@ class FaultyQueue : public DeliveryQueue {
   // DeadLetterEvents, CompleteAndRecordAsync); RecordAttempt and SetStatus work.
   std::atomic<bool> fail_event_writes{false};
 
+  // What RateShare answers (as a Kafka queue does for its share of the partitions).
+  std::atomic<double> rate_share{1.0};
+
   std::atomic<int> failed_writes{0};
   std::atomic<int> failed_leases{0};
   std::atomic<int> write_calls{0};
@@ -38,6 +41,7 @@ class FaultyQueue : public DeliveryQueue {
     return real_->Lease(integration_id, max, now_ms);
   }
   void Release(std::span<const int64_t> seqs) override { real_->Release(seqs); }
+  double RateShare(std::string_view) override { return rate_share.load(); }
   absl::Status Complete(std::span<const int64_t> seqs) override {
     if (FailWrite() || FailEventWrite()) return DiskFull();
     return real_->Complete(seqs);
