@@ -122,6 +122,9 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(const std::string& 
     PQfinish(conn);
     return absl::UnavailableError(absl::StrCat("postgres: cannot connect: ", message));
   }
+  // Server notices (e.g. "relation already exists, skipping") are not errors; libpq
+  // would print them on stderr.
+  PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);
   return std::unique_ptr<Connection>(new Connection(conn));
 }
 

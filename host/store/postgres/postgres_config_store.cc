@@ -280,7 +280,7 @@ absl::StatusOr<PageResult<RevisionRecord>> PostgresStore::ListRevisions(
       [&](pg::Connection& conn) -> absl::StatusOr<PageResult<RevisionRecord>> {
         absl::StatusOr<pg::Result> rows = conn.Exec(
             absl::StrCat("SELECT ", kRevisionColumns,
-                         " FROM revisions WHERE integration_id = $1 AND revision_number < $2 "
+                         " FROM revisions WHERE integration_id = $1 AND revision_number < $2::bigint "
                          "ORDER BY revision_number DESC LIMIT $3"),
             Params().Text(integration_id).Int(*before).Int(*limit + 1));
         if (!rows.ok()) return rows.status();

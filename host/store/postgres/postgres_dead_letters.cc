@@ -159,7 +159,7 @@ absl::StatusOr<size_t> PostgresStore::ReplayChunk(pg::Connection& conn, std::str
     payloads[i] = rows->Bytes(i, 3);
     items[i] = {integration_ids[i], message_ids[i], payloads[i]};
   }
-  *after = replayed.back();
+  *after = *std::max_element(replayed.begin(), replayed.end());  // locked rows may come out of order
   // Hand over first, mark after: a refused hand-over leaves them unreplayed.
   if (absl::Status queued = replay_target_->Enqueue(items); !queued.ok()) {
     return absl::Status(queued.code(),
@@ -190,7 +190,7 @@ absl::StatusOr<size_t> PostgresStore::ReplayDeadLetters(std::string_view org_id,
                 ReplayChunk(conn, org_id, integration_id, reason, ids, &after);
             if (!chunk.ok()) return chunk.status();
             total += *chunk;
-            if (*chunk < static_cast<size_t>(kReplayChunk)) return absl::OkStatus();
+            if (*chunk == 0) return absl::OkStatus();
           }
         });
         if (!status.ok()) return status;
