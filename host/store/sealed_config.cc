@@ -6,7 +6,8 @@
 
 namespace signal_host {
 
-absl::StatusOr<std::string> SealRevisionConfig(const SecretBox& secrets, std::string_view config_json,
+absl::StatusOr<std::string> SealRevisionConfig(const SecretBox& secrets,
+                                               std::string_view config_json,
                                                std::string_view revision_id) {
   return secrets.Seal(config_json, revision_id);
 }
@@ -15,10 +16,10 @@ absl::StatusOr<std::string> OpenRevisionConfig(const SecretBox& secrets, std::st
                                                std::string_view revision_id) {
   absl::StatusOr<std::string> config = secrets.Open(sealed, revision_id);
   if (!config.ok()) {
-    return absl::Status(config.status().code(),
-                        absl::StrCat("revision ", absl::string_view(revision_id.data(),
-                                                                    revision_id.size()),
-                                     " config: ", config.status().message()));
+    return absl::Status(
+        config.status().code(),
+        absl::StrCat("revision ", absl::string_view(revision_id.data(), revision_id.size()),
+                     " config: ", config.status().message()));
   }
   return *std::move(config);
 }

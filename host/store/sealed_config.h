@@ -15,7 +15,8 @@
 namespace signal_host {
 
 // InvalidArgument for a config too large to seal.
-absl::StatusOr<std::string> SealRevisionConfig(const SecretBox& secrets, std::string_view config_json,
+absl::StatusOr<std::string> SealRevisionConfig(const SecretBox& secrets,
+                                               std::string_view config_json,
                                                std::string_view revision_id);
 
 // The plaintext config; the error (DataLoss for a wrong key or a moved value) names the

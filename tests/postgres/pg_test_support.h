@@ -4,6 +4,7 @@
 // (or refuses) what replay hands it.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <functional>
@@ -15,6 +16,7 @@
 
 #include "gtest/gtest.h"
 #include "host/crypto/secret_box.h"
+#include "host/store/config_changes.h"
 #include "host/store/ingest_queue.h"
 #include "host/store/postgres/pg_connection.h"
 #include "host/store/postgres/postgres_store.h"
@@ -62,6 +64,37 @@ inline bool WaitFor(const std::function<bool()>& condition,
   }
   return true;
 }
+
+// Collects what a feed reports.
+class Notices {
+ public:
+  signal_host::ConfigChangeFeed::Listener Listener() {
+    return [this](std::string_view id) {
+      std::lock_guard<std::mutex> lock(mu_);
+      seen_.emplace_back(id);
+    };
+  }
+  std::vector<std::string> Seen() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return seen_;
+  }
+  bool WaitFor(const std::string& id, std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
+    return signal_test::WaitFor(
+        [&] {
+          std::vector<std::string> seen = Seen();
+          return std::find(seen.begin(), seen.end(), id) != seen.end();
+        },
+        timeout);
+  }
+  void Clear() {
+    std::lock_guard<std::mutex> lock(mu_);
+    seen_.clear();
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::string> seen_;
+};
 
 class PgStoreTest : public ::testing::Test {
  protected:

@@ -192,9 +192,9 @@ TEST_F(PostgresConfigStoreTest, TheStoredConfigIsSealedAndHoldsNoSecret) {
   EXPECT_THAT(rows->Text(0, 0), MatchesRegex("v1:[A-Za-z0-9+/=]+"));
   EXPECT_THAT(rows->Text(0, 0), Not(HasSubstr("sk_live_")));
   // Nowhere in the database, either.
-  absl::StatusOr<signal_host::pg::Result> anywhere = raw->Exec(
-      "SELECT count(*) FROM revisions r WHERE r::text LIKE '%' || $1 || '%'",
-      signal_host::pg::Params().Text(kSecretValue));
+  absl::StatusOr<signal_host::pg::Result> anywhere =
+      raw->Exec("SELECT count(*) FROM revisions r WHERE r::text LIKE '%' || $1 || '%'",
+                signal_host::pg::Params().Text(kSecretValue));
   ASSERT_TRUE(anywhere.ok()) << anywhere.status();
   EXPECT_EQ(anywhere->Int(0, 0), 0);
 }
@@ -250,8 +250,8 @@ TEST_F(PostgresConfigStoreTest, CursorPaginationWalksEveryIntegrationOnce) {
   }
   EXPECT_THAT(sizes, ElementsAre(3, 3, 1));
   EXPECT_EQ(seen, installed);
-  EXPECT_TRUE(store_->ListIntegrations("org_default", Page{.cursor = "", .limit = 7})
-                  ->next_cursor.empty());
+  EXPECT_TRUE(
+      store_->ListIntegrations("org_default", Page{.cursor = "", .limit = 7})->next_cursor.empty());
 }
 
 TEST_F(PostgresConfigStoreTest, GarbageCursorsAndLimitsAreInvalidArgument) {
@@ -260,10 +260,13 @@ TEST_F(PostgresConfigStoreTest, GarbageCursorsAndLimitsAreInvalidArgument) {
   absl::StatusOr<PageResult<IntegrationRecord>> first =
       store_->ListIntegrations("org_default", Page{.cursor = "", .limit = 1});
   ASSERT_FALSE(first->next_cursor.empty());
-  const std::vector<std::string> garbage = {
-      "garbage!", "====", signal_host::Base64UrlEncode("int:"),
-      signal_host::Base64UrlEncode("int:-5"), signal_host::Base64UrlEncode("int:0"),
-      signal_host::Base64UrlEncode("xx:5"), std::string(100000, 'A')};
+  const std::vector<std::string> garbage = {"garbage!",
+                                            "====",
+                                            signal_host::Base64UrlEncode("int:"),
+                                            signal_host::Base64UrlEncode("int:-5"),
+                                            signal_host::Base64UrlEncode("int:0"),
+                                            signal_host::Base64UrlEncode("xx:5"),
+                                            std::string(100000, 'A')};
   for (const std::string& cursor : garbage) {
     Page page{.cursor = cursor, .limit = 10};
     EXPECT_EQ(store_->ListIntegrations("org_default", page).status().code(),

@@ -93,17 +93,18 @@ absl::StatusOr<std::unique_ptr<PostgresServer>> PostgresServer::Start(
     // initdb refuses to run as root: the server runs as the package's system user.
     passwd* pw = getpwnam("postgres");
     if (pw == nullptr) {
-      return absl::NotFoundError("running as root, but there is no `postgres` user to run "
-                                 "the server as (Debian's postgresql package creates it)");
+      return absl::NotFoundError(
+          "running as root, but there is no `postgres` user to run "
+          "the server as (Debian's postgresql package creates it)");
     }
     if (chown(server->dir_.c_str(), pw->pw_uid, pw->pw_gid) != 0) {
       return absl::InternalError(absl::StrCat("cannot chown ", server->dir_, " to postgres"));
     }
     server->as_postgres_user_ = true;
   }
-  if (absl::Status init = server->RunTool(
-          "initdb", {"-D", server->dir_ + "/data", "-U", kUser, "-A", "trust", "-E", "UTF8",
-                     "--locale=C", "--no-sync", "--no-instructions"});
+  if (absl::Status init =
+          server->RunTool("initdb", {"-D", server->dir_ + "/data", "-U", kUser, "-A", "trust", "-E",
+                                     "UTF8", "--locale=C", "--no-sync", "--no-instructions"});
       !init.ok()) {
     return init;
   }
@@ -150,8 +151,8 @@ absl::Status PostgresServer::RunTool(const std::string& tool,
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    return absl::InternalError(absl::StrCat(tool, " failed (status ", status, "): ",
-                                            ReadTail(log)));
+    return absl::InternalError(
+        absl::StrCat(tool, " failed (status ", status, "): ", ReadTail(log)));
   }
   return absl::OkStatus();
 }
@@ -163,8 +164,9 @@ absl::Status PostgresServer::StartServer() {
   absl::Status started = RunTool("pg_ctl", {"-D", dir_ + "/data", "-l", dir_ + "/data/server.log",
                                             "-w", "-t", "30", "-o", settings, "start"});
   if (!started.ok()) {
-    return absl::Status(started.code(), absl::StrCat(started.message(), "\nserver log: ",
-                                                     ReadTail(dir_ + "/data/server.log")));
+    return absl::Status(
+        started.code(),
+        absl::StrCat(started.message(), "\nserver log: ", ReadTail(dir_ + "/data/server.log")));
   }
   running_ = true;
   return absl::OkStatus();
@@ -214,8 +216,7 @@ std::unique_ptr<PostgresServer>& PostgresEnvironment::instance() {
 
 void PostgresEnvironment::SetUp() {
   absl::StatusOr<std::unique_ptr<PostgresServer>> server = PostgresServer::Start();
-  ASSERT_TRUE(server.ok()) << "cannot start a PostgreSQL server for the tests: "
-                           << server.status();
+  ASSERT_TRUE(server.ok()) << "cannot start a PostgreSQL server for the tests: " << server.status();
   instance() = *std::move(server);
 }
 

@@ -19,35 +19,6 @@ using ::testing::Contains;
 
 const auto* const kPostgres = ::testing::AddGlobalTestEnvironment(new PostgresEnvironment);
 
-// Collects what a feed reports.
-class Notices {
- public:
-  signal_host::ConfigChangeFeed::Listener Listener() {
-    return [this](std::string_view id) {
-      std::lock_guard<std::mutex> lock(mu_);
-      seen_.emplace_back(id);
-    };
-  }
-  std::vector<std::string> Seen() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return seen_;
-  }
-  bool WaitFor(const std::string& id) {
-    return signal_test::WaitFor([&] {
-      std::vector<std::string> seen = Seen();
-      return std::find(seen.begin(), seen.end(), id) != seen.end();
-    });
-  }
-  void Clear() {
-    std::lock_guard<std::mutex> lock(mu_);
-    seen_.clear();
-  }
-
- private:
-  std::mutex mu_;
-  std::vector<std::string> seen_;
-};
-
 class PostgresTwoHostsTest : public PgStoreTest {
  protected:
   void SetUp() override {
@@ -72,8 +43,7 @@ TEST_F(PostgresTwoHostsTest, AnInstallOnOneHostIsSeenAndAnnouncedOnTheOther) {
   absl::StatusOr<signal_host::IntegrationRecord> seen = other_->GetIntegration("org_default", id);
   ASSERT_TRUE(seen.ok()) << seen.status();
   EXPECT_EQ(seen->name, "Hightouch");
-  EXPECT_EQ(other_->GetRevision(id, 1)->config_json.find(kSecretValue) != std::string::npos,
-            true);
+  EXPECT_EQ(other_->GetRevision(id, 1)->config_json.find(kSecretValue) != std::string::npos, true);
 }
 
 TEST_F(PostgresTwoHostsTest, RevisionsHoldsAndDeletesAreAnnounced) {
@@ -97,8 +67,7 @@ TEST_F(PostgresTwoHostsTest, RevisionsHoldsAndDeletesAreAnnounced) {
   notices_.Clear();
   ASSERT_TRUE(store_->DeleteIntegration("org_default", id).ok());
   ASSERT_TRUE(notices_.WaitFor(id));
-  EXPECT_EQ(other_->GetIntegration("org_default", id).status().code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(other_->GetIntegration("org_default", id).status().code(), absl::StatusCode::kNotFound);
 
   // A failed write announces nothing.
   notices_.Clear();

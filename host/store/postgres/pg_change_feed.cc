@@ -44,7 +44,10 @@ absl::StatusOr<std::unique_ptr<PgChangeFeed>> PgChangeFeed::Start(const std::str
 
 PgChangeFeed::PgChangeFeed(std::string url, std::unique_ptr<Connection> conn, int wake_read,
                            int wake_write)
-    : url_(std::move(url)), conn_(std::move(conn)), wake_read_(wake_read), wake_write_(wake_write) {}
+    : url_(std::move(url)),
+      conn_(std::move(conn)),
+      wake_read_(wake_read),
+      wake_write_(wake_write) {}
 
 PgChangeFeed::~PgChangeFeed() {
   stopping_ = true;

@@ -95,9 +95,9 @@ absl::Status StatusFromResult(PGconn* conn, const PGresult* result) {
   std::string message = primary ? primary : (conn ? PQerrorMessage(conn) : "no connection");
   absl::StripTrailingAsciiWhitespace(&message);
   if (message.empty()) message = "query failed";
-  absl::StatusCode code = broken ? absl::StatusCode::kUnavailable
-                                 : state ? CodeForSqlState(state)
-                                         : absl::StatusCode::kInternal;
+  absl::StatusCode code = broken  ? absl::StatusCode::kUnavailable
+                          : state ? CodeForSqlState(state)
+                                  : absl::StatusCode::kInternal;
   if (state != nullptr && CodeForSqlState(state) == absl::StatusCode::kUnavailable) {
     code = absl::StatusCode::kUnavailable;
   }
@@ -124,7 +124,8 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(const std::string& 
   }
   // Server notices (e.g. "relation already exists, skipping") are not errors; libpq
   // would print them on stderr.
-  PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);
+  PQsetNoticeProcessor(
+      conn, [](void*, const char*) {}, nullptr);
   return std::unique_ptr<Connection>(new Connection(conn));
 }
 

@@ -97,8 +97,7 @@ const std::vector<const char*> kVersion2 = {
 const std::vector<const char*>* const kSteps[] = {&kVersion1, &kVersion2};
 
 absl::StatusOr<int> CurrentVersion(Connection& conn) {
-  absl::StatusOr<Result> exists =
-      conn.Exec("SELECT to_regclass('schema_migrations') IS NOT NULL");
+  absl::StatusOr<Result> exists = conn.Exec("SELECT to_regclass('schema_migrations') IS NOT NULL");
   if (!exists.ok()) return exists.status();
   if (!exists->Bool(0, 0)) return 0;
   absl::StatusOr<Result> version =
@@ -108,9 +107,9 @@ absl::StatusOr<int> CurrentVersion(Connection& conn) {
 }
 
 absl::Status NewerThanKnown(int version) {
-  return absl::FailedPreconditionError(absl::StrCat(
-      "the database schema is at version ", version, ", newer than this build knows (",
-      LatestSchemaVersion(), "): upgrade signal-delivery-host / signal-db"));
+  return absl::FailedPreconditionError(
+      absl::StrCat("the database schema is at version ", version, ", newer than this build knows (",
+                   LatestSchemaVersion(), "): upgrade signal-delivery-host / signal-db"));
 }
 
 }  // namespace
@@ -126,8 +125,8 @@ absl::Status Migrate(Connection& conn, int target) {
   }
   for (bool done = false; !done;) {
     absl::Status step = conn.Transaction([&]() -> absl::Status {
-      if (absl::Status lock = conn.Run("SELECT pg_advisory_xact_lock($1)",
-                                       Params().Int(kMigrationLockKey));
+      if (absl::Status lock =
+              conn.Run("SELECT pg_advisory_xact_lock($1)", Params().Int(kMigrationLockKey));
           !lock.ok()) {
         return lock;
       }
@@ -147,12 +146,11 @@ absl::Status Migrate(Connection& conn, int target) {
       const int next = *version + 1;
       for (const char* statement : *kSteps[next - 1]) {
         if (absl::Status status = conn.Run(statement); !status.ok()) {
-          return absl::Status(status.code(), absl::StrCat("schema version ", next, ": ",
-                                                          status.message()));
+          return absl::Status(status.code(),
+                              absl::StrCat("schema version ", next, ": ", status.message()));
         }
       }
-      return conn.Run("INSERT INTO schema_migrations (version) VALUES ($1)",
-                      Params().Int(next));
+      return conn.Run("INSERT INTO schema_migrations (version) VALUES ($1)", Params().Int(next));
     });
     if (!step.ok()) return step;
   }

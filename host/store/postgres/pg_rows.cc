@@ -38,8 +38,8 @@ absl::StatusOr<int64_t> DecodeCursor(std::string_view cursor, std::string_view k
   }
   text.remove_prefix(kind.size() + 1);
   int64_t position = 0;
-  if (text.empty() || text[0] == '+' || text[0] == '-' ||
-      !absl::SimpleAtoi(Av(text), &position) || position <= 0) {
+  if (text.empty() || text[0] == '+' || text[0] == '-' || !absl::SimpleAtoi(Av(text), &position) ||
+      position <= 0) {
     return invalid;
   }
   return position;

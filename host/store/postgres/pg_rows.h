@@ -20,8 +20,7 @@ inline constexpr int64_t kNoUpperBound = std::numeric_limits<int64_t>::max();
 
 std::string EncodeCursor(std::string_view kind, int64_t position);
 // `start` for an empty cursor; InvalidArgument for one not issued with `kind`.
-absl::StatusOr<int64_t> DecodeCursor(std::string_view cursor, std::string_view kind,
-                                     int64_t start);
+absl::StatusOr<int64_t> DecodeCursor(std::string_view cursor, std::string_view kind, int64_t start);
 // The page's limit, capped at 1000; InvalidArgument for 0.
 absl::StatusOr<int64_t> CheckLimit(const Page& page);
 

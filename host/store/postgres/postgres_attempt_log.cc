@@ -83,9 +83,12 @@ absl::StatusOr<PageResult<AttemptRecord>> PostgresStore::ListAttempts(
       "ORDER BY id DESC LIMIT $5");
   return WithConnection<absl::StatusOr<PageResult<AttemptRecord>>>(
       [&](pg::Connection& conn) -> absl::StatusOr<PageResult<AttemptRecord>> {
-        absl::StatusOr<pg::Result> rows =
-            conn.Exec(sql, Params().Text(integration_id).Text(outcome).Int(*before).Text(
-                               message_id).Int(*limit + 1));
+        absl::StatusOr<pg::Result> rows = conn.Exec(sql, Params()
+                                                             .Text(integration_id)
+                                                             .Text(outcome)
+                                                             .Int(*before)
+                                                             .Text(message_id)
+                                                             .Int(*limit + 1));
         if (!rows.ok()) return rows.status();
         PageResult<AttemptRecord> result;
         for (int i = 0; i < rows->rows() && i < *limit; ++i) {

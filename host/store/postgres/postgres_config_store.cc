@@ -69,8 +69,7 @@ absl::Status InsertRevision(pg::Connection& conn, const RevisionRecord& r,
 
 }  // namespace
 
-absl::StatusOr<RevisionRecord> PostgresStore::ReadRevision(const pg::Result& rows,
-                                                           int row) const {
+absl::StatusOr<RevisionRecord> PostgresStore::ReadRevision(const pg::Result& rows, int row) const {
   RevisionRecord r;
   r.id = rows.Text(row, 0);
   r.integration_id = rows.Text(row, 1);
@@ -168,19 +167,19 @@ absl::StatusOr<PageResult<IntegrationRecord>> PostgresStore::ListIntegrations(
   if (!after.ok()) return after.status();
   return WithConnection<absl::StatusOr<PageResult<IntegrationRecord>>>(
       [&](pg::Connection& conn) -> absl::StatusOr<PageResult<IntegrationRecord>> {
-        absl::StatusOr<pg::Result> rows = conn.Exec(
-            absl::StrCat("SELECT ", kIntegrationColumns,
-                         " FROM integrations WHERE org_id = $1 AND seq > $2 "
-                         "ORDER BY seq LIMIT $3"),
-            Params().Text(org_id).Int(*after).Int(*limit + 1));
+        absl::StatusOr<pg::Result> rows =
+            conn.Exec(absl::StrCat("SELECT ", kIntegrationColumns,
+                                   " FROM integrations WHERE org_id = $1 AND seq > $2 "
+                                   "ORDER BY seq LIMIT $3"),
+                      Params().Text(org_id).Int(*after).Int(*limit + 1));
         if (!rows.ok()) return rows.status();
         PageResult<IntegrationRecord> result;
         for (int i = 0; i < rows->rows() && i < *limit; ++i) {
           result.items.push_back(ReadIntegration(*rows, i));
         }
         if (rows->rows() > *limit) {
-          result.next_cursor =
-              pg::EncodeCursor("int", rows->Int(static_cast<int>(*limit) - 1, kIntegrationSeqColumn));
+          result.next_cursor = pg::EncodeCursor(
+              "int", rows->Int(static_cast<int>(*limit) - 1, kIntegrationSeqColumn));
         }
         return result;
       });
@@ -202,9 +201,8 @@ absl::Status PostgresStore::DeleteIntegration(std::string_view org_id, std::stri
   return WithConnection<absl::Status>([&](pg::Connection& conn) {
     return conn.Transaction([&]() -> absl::Status {
       // Revisions go by ON DELETE CASCADE.
-      absl::StatusOr<pg::Result> deleted =
-          conn.Exec("DELETE FROM integrations WHERE id = $1 AND org_id = $2",
-                    Params().Text(id).Text(org_id));
+      absl::StatusOr<pg::Result> deleted = conn.Exec(
+          "DELETE FROM integrations WHERE id = $1 AND org_id = $2", Params().Text(id).Text(org_id));
       if (!deleted.ok()) return deleted.status();
       if (deleted->Affected() == 0) {
         return absl::NotFoundError(absl::StrCat("no integration ", Av(id)));
@@ -227,9 +225,9 @@ absl::Status PostgresStore::AddRevision(RevisionRecord& revision) {
   return WithConnection<absl::Status>([&](pg::Connection& conn) {
     return conn.Transaction([&]() -> absl::Status {
       // Locks the integration row: concurrent revisions on two hosts get 2 and 3.
-      absl::StatusOr<pg::Result> current = conn.Exec(
-          "SELECT org_id, current_revision FROM integrations WHERE id = $1 FOR UPDATE",
-          Params().Text(revision.integration_id));
+      absl::StatusOr<pg::Result> current =
+          conn.Exec("SELECT org_id, current_revision FROM integrations WHERE id = $1 FOR UPDATE",
+                    Params().Text(revision.integration_id));
       if (!current.ok()) return current.status();
       if (current->rows() == 0 ||
           (!revision.org_id.empty() && revision.org_id != current->View(0, 0))) {
@@ -279,9 +277,10 @@ absl::StatusOr<PageResult<RevisionRecord>> PostgresStore::ListRevisions(
   return WithConnection<absl::StatusOr<PageResult<RevisionRecord>>>(
       [&](pg::Connection& conn) -> absl::StatusOr<PageResult<RevisionRecord>> {
         absl::StatusOr<pg::Result> rows = conn.Exec(
-            absl::StrCat("SELECT ", kRevisionColumns,
-                         " FROM revisions WHERE integration_id = $1 AND revision_number < $2::bigint "
-                         "ORDER BY revision_number DESC LIMIT $3"),
+            absl::StrCat(
+                "SELECT ", kRevisionColumns,
+                " FROM revisions WHERE integration_id = $1 AND revision_number < $2::bigint "
+                "ORDER BY revision_number DESC LIMIT $3"),
             Params().Text(integration_id).Int(*before).Int(*limit + 1));
         if (!rows.ok()) return rows.status();
         PageResult<RevisionRecord> result;

@@ -102,20 +102,21 @@ absl::StatusOr<PageResult<DeadLetter>> PostgresStore::ListDeadLetters(
   absl::StatusOr<int64_t> before = pg::DecodeCursor(page.cursor, "dl", pg::kNoUpperBound);
   if (!before.ok()) return before.status();
   // Two shapes, so that a filtered list walks the (integration_id, id) index.
-  const std::string sql = absl::StrCat(
-      "SELECT ", kDeadLetterColumns, " FROM dead_letters WHERE ",
-      integration_id.empty() ? "$1 = '' " : "integration_id = $1 ",
-      "AND ($2 = '' OR reason = $2) AND id < $3 ORDER BY id DESC LIMIT $4");
+  const std::string sql =
+      absl::StrCat("SELECT ", kDeadLetterColumns, " FROM dead_letters WHERE ",
+                   integration_id.empty() ? "$1 = '' " : "integration_id = $1 ",
+                   "AND ($2 = '' OR reason = $2) AND id < $3 ORDER BY id DESC LIMIT $4");
   return WithConnection<absl::StatusOr<PageResult<DeadLetter>>>(
       [&](pg::Connection& conn) -> absl::StatusOr<PageResult<DeadLetter>> {
-        absl::StatusOr<pg::Result> rows = conn.Exec(
-            sql, Params().Text(integration_id).Text(reason).Int(*before).Int(*limit + 1));
+        absl::StatusOr<pg::Result> rows =
+            conn.Exec(sql, Params().Text(integration_id).Text(reason).Int(*before).Int(*limit + 1));
         if (!rows.ok()) return rows.status();
         PageResult<DeadLetter> result;
         for (int i = 0; i < rows->rows() && i < *limit; ++i) {
           result.items.push_back(ReadDeadLetter(*rows, i));
         }
-        if (rows->rows() > *limit) result.next_cursor = pg::EncodeCursor("dl", result.items.back().id);
+        if (rows->rows() > *limit)
+          result.next_cursor = pg::EncodeCursor("dl", result.items.back().id);
         return result;
       });
 }
@@ -127,25 +128,28 @@ absl::StatusOr<size_t> PostgresStore::ReplayChunk(pg::Connection& conn, std::str
   // FOR UPDATE OF d: a second host replaying the same rows waits here, then sees them
   // replayed (the WHERE is checked again on the locked row) and skips them.
   absl::StatusOr<pg::Result> rows =
-      ids.empty()
-          ? conn.Exec(absl::StrCat("SELECT d.id, d.integration_id, d.message_id, d.payload "
-                                   "FROM dead_letters d WHERE ",
-                                   kReplayable,
-                                   " AND ($2 = '' OR d.integration_id = $2) "
-                                   "AND ($3 = '' OR d.reason = $3) AND d.id > $4 "
-                                   "ORDER BY d.id LIMIT $5 FOR UPDATE OF d"),
-                      Params().Text(org_id).Text(integration_id).Text(reason).Int(*after).Int(
-                          kReplayChunk))
-          : conn.Exec(absl::StrCat("SELECT d.id, d.integration_id, d.message_id, d.payload "
-                                   "FROM dead_letters d WHERE ",
-                                   kReplayable,
-                                   " AND d.id = ANY($2::bigint[]) AND d.id > $3 "
-                                   "ORDER BY d.id LIMIT $4 FOR UPDATE OF d"),
-                      Params()
-                          .Text(org_id)
-                          .Text(pg::IntArrayLiteral({ids.begin(), ids.end()}))
-                          .Int(*after)
-                          .Int(kReplayChunk));
+      ids.empty() ? conn.Exec(absl::StrCat("SELECT d.id, d.integration_id, d.message_id, d.payload "
+                                           "FROM dead_letters d WHERE ",
+                                           kReplayable,
+                                           " AND ($2 = '' OR d.integration_id = $2) "
+                                           "AND ($3 = '' OR d.reason = $3) AND d.id > $4 "
+                                           "ORDER BY d.id LIMIT $5 FOR UPDATE OF d"),
+                              Params()
+                                  .Text(org_id)
+                                  .Text(integration_id)
+                                  .Text(reason)
+                                  .Int(*after)
+                                  .Int(kReplayChunk))
+                  : conn.Exec(absl::StrCat("SELECT d.id, d.integration_id, d.message_id, d.payload "
+                                           "FROM dead_letters d WHERE ",
+                                           kReplayable,
+                                           " AND d.id = ANY($2::bigint[]) AND d.id > $3 "
+                                           "ORDER BY d.id LIMIT $4 FOR UPDATE OF d"),
+                              Params()
+                                  .Text(org_id)
+                                  .Text(pg::IntArrayLiteral({ids.begin(), ids.end()}))
+                                  .Int(*after)
+                                  .Int(kReplayChunk));
   if (!rows.ok()) return rows.status();
   const int count = rows->rows();
   if (count == 0) return 0;
@@ -159,7 +163,8 @@ absl::StatusOr<size_t> PostgresStore::ReplayChunk(pg::Connection& conn, std::str
     payloads[i] = rows->Bytes(i, 3);
     items[i] = {integration_ids[i], message_ids[i], payloads[i]};
   }
-  *after = *std::max_element(replayed.begin(), replayed.end());  // locked rows may come out of order
+  *after =
+      *std::max_element(replayed.begin(), replayed.end());  // locked rows may come out of order
   // Hand over first, mark after: a refused hand-over leaves them unreplayed.
   if (absl::Status queued = replay_target_->Enqueue(items); !queued.ok()) {
     return absl::Status(queued.code(),

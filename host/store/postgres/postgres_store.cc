@@ -66,15 +66,15 @@ absl::Status PostgresStore::Notify(pg::Connection& conn, std::string_view integr
                   pg::Params().Text(pg::kConfigChangesChannel).Text(integration_id));
 }
 
-void PostgresStore::TrimIfDue(pg::Connection& conn, std::atomic<int64_t>& since,
-                              size_t retention, const char* table) {
+void PostgresStore::TrimIfDue(pg::Connection& conn, std::atomic<int64_t>& since, size_t retention,
+                              const char* table) {
   if (since.fetch_add(1) + 1 < TrimStep(retention)) return;
   since = 0;
   // Everything older than the retention-th newest row goes.
-  absl::Status trimmed = conn.Run(
-      absl::StrCat("DELETE FROM ", table, " WHERE id <= (SELECT id FROM ", table,
-                   " ORDER BY id DESC LIMIT 1 OFFSET $1)"),
-      pg::Params().Int(static_cast<int64_t>(retention)));
+  absl::Status trimmed =
+      conn.Run(absl::StrCat("DELETE FROM ", table, " WHERE id <= (SELECT id FROM ", table,
+                            " ORDER BY id DESC LIMIT 1 OFFSET $1)"),
+               pg::Params().Int(static_cast<int64_t>(retention)));
   if (!trimmed.ok()) {
     since = TrimStep(retention);  // try again after the next insert
     std::fprintf(stderr, "postgres store: trimming %s failed: %s\n", table,

@@ -110,8 +110,7 @@ class PostgresStore : public ConfigStore,
   absl::StatusOr<PageResult<DeadLetter>> ListDeadLetters(std::string_view integration_id,
                                                          std::string_view reason,
                                                          const Page& page) override;
-  absl::StatusOr<size_t> ReplayDeadLetters(std::string_view org_id,
-                                           std::string_view integration_id,
+  absl::StatusOr<size_t> ReplayDeadLetters(std::string_view org_id, std::string_view integration_id,
                                            std::string_view reason,
                                            std::span<const int64_t> ids) override;
 
