@@ -43,24 +43,34 @@ absl::Status PostgresStore::RecordAttempt(AttemptRecord& attempt) {
   }
   if (attempt.created_at_ms == 0) attempt.created_at_ms = clock_();
   return WithConnection<absl::Status>([&](pg::Connection& conn) -> absl::Status {
-    absl::StatusOr<pg::Result> inserted = conn.Exec(
-        "INSERT INTO attempts (integration_id, outcome, attempt, http_status, latency_ms, "
-        "created_at_ms, event_types, message_ids, message, request, response) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11) RETURNING id",
-        Params()
-            .Text(attempt.integration_id)
-            .Text(attempt.outcome)
-            .Int(attempt.attempt)
-            .Int(attempt.http_status)
-            .Int(attempt.latency_ms)
-            .Int(attempt.created_at_ms)
-            .Text(attempt.event_types)
-            .Text(pg::JsonStringArray(attempt.message_ids))
-            .Bytes(attempt.message)
-            .Bytes(attempt.request)
-            .Bytes(attempt.response));
-    if (!inserted.ok()) return inserted.status();
-    attempt.id = inserted->Int(0, 0);
+    absl::Status status = conn.Transaction([&]() -> absl::Status {
+      // The AttemptLog contract: committed, without waiting for a flush of its own (a
+      // power cut may lose the newest records), so the delivery path never waits on
+      // the server's fsync for Live Events.
+      if (absl::Status relaxed = conn.Run("SET LOCAL synchronous_commit = off"); !relaxed.ok()) {
+        return relaxed;
+      }
+      absl::StatusOr<pg::Result> inserted = conn.Exec(
+          "INSERT INTO attempts (integration_id, outcome, attempt, http_status, latency_ms, "
+          "created_at_ms, event_types, message_ids, message, request, response) "
+          "VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11) RETURNING id",
+          Params()
+              .Text(attempt.integration_id)
+              .Text(attempt.outcome)
+              .Int(attempt.attempt)
+              .Int(attempt.http_status)
+              .Int(attempt.latency_ms)
+              .Int(attempt.created_at_ms)
+              .Text(attempt.event_types)
+              .Text(pg::JsonStringArray(attempt.message_ids))
+              .Bytes(attempt.message)
+              .Bytes(attempt.request)
+              .Bytes(attempt.response));
+      if (!inserted.ok()) return inserted.status();
+      attempt.id = inserted->Int(0, 0);
+      return absl::OkStatus();
+    });
+    if (!status.ok()) return status;
     TrimIfDue(conn, attempts_since_trim_, options_.attempt_retention, "attempts");
     return absl::OkStatus();
   });

@@ -11,7 +11,9 @@
 // install, a revision or a hold on one host takes effect on all of them.
 //
 // Thread-safe: calls take a connection from a pool (pg_pool.h). Durable when a write
-// returns (committed, synchronous_commit on). A server that goes away makes calls
+// returns (committed, synchronous_commit on), except RecordAttempt, which commits
+// without waiting for the server's flush (AttemptLog's contract: a power cut of the
+// database server may lose the newest records). A server that goes away makes calls
 // fail with Unavailable, and the pool reconnects with backoff once it is back.
 //
 // Retention (attempts, dead letters) is trimmed in amortised steps: each store
@@ -114,7 +116,7 @@ class PostgresStore : public ConfigStore,
                                            std::string_view reason,
                                            std::span<const int64_t> ids) override;
 
-  // AttemptLog.
+  // AttemptLog (synchronous_commit off for the insert).
   absl::Status RecordAttempt(AttemptRecord& attempt) override;
   absl::StatusOr<PageResult<AttemptRecord>> ListAttempts(std::string_view integration_id,
                                                          std::string_view message_id,
