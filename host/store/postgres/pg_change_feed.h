@@ -8,7 +8,9 @@
 // the listener re-reads everything.
 //
 // Thread-safe. The listener runs on the feed's thread; SetListener waits for a call in
-// progress, so once it returns the old listener is never called again.
+// progress, so once it returns the old listener is never called again (so a listener
+// must not call SetListener itself). The destructor returns within ~a poll interval,
+// or after an in-flight connect attempt (connect_timeout 5 s) while the server is away.
 #pragma once
 
 #include <atomic>
