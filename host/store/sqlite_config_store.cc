@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "host/crypto/ids.h"
 #include "host/crypto/secret_box.h"
+#include "host/store/sealed_config.h"
 #include "host/store/sqlite_rows.h"
 #include "host/store/sqlite_store.h"
 
@@ -77,12 +78,7 @@ absl::StatusOr<RevisionRecord> SqliteStore::ReadRevision(const Statement& s) con
   r.created_by = s.Text(7);
   r.created_at_ms = s.Int(8);
   r.delivery_settings = s.Text(9);
-  absl::StatusOr<std::string> config = secrets_->Open(s.View(10), r.id);
-  if (!config.ok()) {
-    return absl::Status(config.status().code(),
-                        absl::StrCat("revision ", r.id, " config: ", config.status().message()));
-  }
-  r.config_json = *std::move(config);
+  STORE_ASSIGN_OR_RETURN(r.config_json, OpenRevisionConfig(*secrets_, s.View(10), r.id));
   return r;
 }
 
@@ -105,8 +101,9 @@ absl::Status SqliteStore::CreateIntegration(IntegrationRecord& integration,
   first_revision.org_id = integration.org_id;
   first_revision.revision_number = 1;
   first_revision.created_at_ms = now;
-  STORE_ASSIGN_OR_RETURN(std::string sealed,
-                         secrets_->Seal(first_revision.config_json, first_revision.id));
+  STORE_ASSIGN_OR_RETURN(
+      std::string sealed,
+      SealRevisionConfig(*secrets_, first_revision.config_json, first_revision.id));
 
   return Write([&](Connection& db, WriteEffects&) -> absl::Status {
     {
@@ -221,7 +218,8 @@ absl::Status SqliteStore::AddRevision(RevisionRecord& revision) {
   }
   if (revision.id.empty()) revision.id = NewId("rev");
   revision.created_at_ms = clock_();
-  STORE_ASSIGN_OR_RETURN(std::string sealed, secrets_->Seal(revision.config_json, revision.id));
+  STORE_ASSIGN_OR_RETURN(std::string sealed,
+                         SealRevisionConfig(*secrets_, revision.config_json, revision.id));
 
   return Write([&](Connection& db, WriteEffects&) -> absl::Status {
     std::string org_id;
