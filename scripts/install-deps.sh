@@ -12,6 +12,7 @@ packages=(
   libyaml-cpp-dev libcurl4-openssl-dev libcpp-httplib-dev libsimdjson-dev rapidjson-dev
   libsqlite3-dev libssl-dev libgtest-dev libgmock-dev libbenchmark-dev curl
   libboost-dev zlib1g-dev
+  librdkafka-dev  # the Kafka mode (host/kafka) and its mock cluster in tests
   dpkg-dev file help2man systemd shellcheck yamllint
   clang libclang-rt-14-dev
   lcov  # scripts/coverage.sh
