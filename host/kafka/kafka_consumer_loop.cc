@@ -50,6 +50,12 @@ void KafkaDeliveryQueue::PollLoop() {
     for (size_t n = 0; message != nullptr; ++n) {
       if (TakeRecord(message)) arrived.insert(std::string(rd_kafka_topic_name(message->rkt)));
       rd_kafka_message_destroy(message);
+      // A partition reached its bound: pause it now, so that the records librdkafka
+      // has queued for it are dropped (and fetched again after the resume).
+      if (pause_due_) {
+        pause_due_ = false;
+        ApplyPartitionControls();
+      }
       if (n + 1 == kMaxRecordsPerRound) break;
       message = rd_kafka_consumer_poll(consumer_, 0);
     }
@@ -132,6 +138,7 @@ bool KafkaDeliveryQueue::TakeRecord(const rd_kafka_message_t* message) {
       !partition->bound_paused) {
     partition->bound_paused = true;
     partition->dirty = true;
+    pause_due_ = true;
   }
   if (!parsed.valid) {
     InvalidRecord invalid;

@@ -221,6 +221,7 @@ class KafkaDeliveryQueue final : public DeliveryQueue {
   std::vector<InvalidRecord> invalid_;  // waiting for the sink (poll thread; mu_ to edit)
   int64_t invalid_retry_at_ms_ = 0;     // poll thread only
   int64_t invalid_backoff_ms_ = 0;      // poll thread only
+  bool pause_due_ = false;              // poll thread only: a partition hit its bound
 
   std::atomic<bool> stop_polling_{false};
   std::thread poller_;

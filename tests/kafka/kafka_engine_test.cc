@@ -13,6 +13,7 @@ namespace {
 using delivery::DeliveryEngine;
 using delivery::EngineOptions;
 using delivery::delivery_test::DeliveryEngineFixture;
+using delivery::delivery_test::InstallOptions;
 using delivery::delivery_test::TrackEvent;
 
 class KafkaEngineTest : public DeliveryEngineFixture {
@@ -38,10 +39,10 @@ class KafkaEngineTest : public DeliveryEngineFixture {
     options.brokers = cluster_->bootstrap();
     options.group_id = "engine-group";
     options.auto_commit_interval_ms = 100;
-    options.session_timeout_ms = 6000;
+    options.session_timeout_ms = 4000;  // above the mock's 3 s join delay
     options.close_timeout_ms = 5000;
     options.extra["log_level"] = "2";
-    options.extra["heartbeat.interval.ms"] = "500";
+    options.extra["heartbeat.interval.ms"] = "300";
     return options;
   }
 

@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -26,9 +28,20 @@
 
 namespace signal_host::kafka::kafka_test {
 
+inline void Mark(const char* what) {
+  static const auto start = std::chrono::steady_clock::now();
+  if (std::getenv("KAFKA_TEST_TRACE") == nullptr) return;
+  std::fprintf(stderr, "[%6lld ms] %s\n",
+               static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          std::chrono::steady_clock::now() - start)
+                                          .count()),
+               what);
+}
+
 // Polls `condition` every 10 ms until it holds or `timeout` passes.
 inline bool WaitFor(const std::function<bool()>& condition,
                     std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
+  Mark("wait starts");
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
     if (condition()) return true;
@@ -170,12 +183,15 @@ class KafkaFixture : public ::testing::Test {
     group_ = absl::StrCat("group-", name);
   }
   void TearDown() override {
+    Mark("teardown");
     queues_.clear();  // close consumers before the store and the cluster go
     probe_.reset();
+    Mark("queues closed");
     ingest_.reset();
     store_.reset();
     cluster_.reset();
     std::filesystem::remove_all(dir_);
+    Mark("teardown done");
   }
 
   KafkaOptions Options() {
@@ -183,12 +199,16 @@ class KafkaFixture : public ::testing::Test {
     options.brokers = cluster_->bootstrap();
     options.group_id = group_;
     options.auto_commit_interval_ms = 100;
-    options.session_timeout_ms = 6000;
+    options.session_timeout_ms = 4000;  // above the mock's 3 s join delay
     options.produce_timeout_ms = 15000;
     options.close_timeout_ms = 5000;
     options.extra["log_level"] = "2";
+    if (const char* debug = std::getenv("KAFKA_TEST_DEBUG")) {  // e.g. cgrp,fetch
+      options.extra["log_level"] = "7";
+      options.extra["debug"] = debug;
+    }
     // The mock's group coordinator: rejoin quickly.
-    options.extra["heartbeat.interval.ms"] = "500";
+    options.extra["heartbeat.interval.ms"] = "300";
     return options;
   }
 
@@ -223,6 +243,7 @@ class KafkaFixture : public ::testing::Test {
       for (size_t i = 0; i < payloads.size(); ++i) {
         items.push_back(EnqueueItem{integration_id, batch_ids[i], payloads[i]});
       }
+      Mark("produce");
       const absl::Status status = Ingest().Enqueue(items);
       EXPECT_TRUE(status.ok()) << status;
       ids.insert(ids.end(), batch_ids.begin(), batch_ids.end());
