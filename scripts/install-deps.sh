@@ -13,6 +13,7 @@ packages=(
   libsqlite3-dev libssl-dev libgtest-dev libgmock-dev libbenchmark-dev curl
   libboost-dev zlib1g-dev
   postgresql libpq-dev  # the PostgreSQL mode (host/store/postgres) and its tests
+  librdkafka-dev  # the Kafka mode (host/kafka) and its mock cluster in tests
   dpkg-dev file help2man systemd shellcheck yamllint
   clang libclang-rt-14-dev
   lcov  # scripts/coverage.sh

@@ -1,5 +1,6 @@
 // The SQLite store as DeadLetterStore: listing and replaying dead letters (they are
-// written by DeadLetterEvents, in sqlite_delivery_queue.cc).
+// written by DeadLetterEvents, in sqlite_delivery_queue.cc), and as DeadLetterSink
+// for a queue that keeps none of its own (AddDeadLetters).
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -127,6 +128,39 @@ absl::StatusOr<size_t> SqliteStore::ReplayDeadLetters(std::string_view org_id,
   });
   if (!status.ok()) return status;
   return replayed;
+}
+
+absl::Status SqliteStore::AddDeadLetters(std::span<const DeadLetter> letters) {
+  if (letters.empty()) return absl::OkStatus();
+  const int64_t now = clock_();
+  // Durable (synchronous=FULL): the caller moves its offsets past these events next.
+  return Write([&](Connection& db, WriteEffects& effects) -> absl::Status {
+    // Unique per (integration_id, message_id) among rows not replayed: the same
+    // event dead-lettered again after a re-read changes nothing. The check walks the
+    // integration's rows through the (integration_id, id) index.
+    STORE_ASSIGN_OR_RETURN(
+        Statement insert,
+        db.Prepare("INSERT INTO dead_letters (integration_id, message_id, reason, message, "
+                   "last_status, attempts, created_at_ms, replayed, last_response, payload) "
+                   "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8, ?9 WHERE NOT EXISTS "
+                   "(SELECT 1 FROM dead_letters WHERE integration_id = ?1 AND message_id = ?2 "
+                   "AND replayed = 0)"));
+    for (const DeadLetter& letter : letters) {
+      insert.Reset();
+      STORE_RETURN_IF_ERROR(insert.BindText(1, letter.integration_id)
+                                .BindText(2, letter.message_id)
+                                .BindText(3, letter.reason)
+                                .BindText(4, letter.message)
+                                .Bind(5, letter.last_status)
+                                .Bind(6, static_cast<int64_t>(letter.attempts))
+                                .Bind(7, letter.created_at_ms != 0 ? letter.created_at_ms : now)
+                                .BindText(8, letter.last_response)
+                                .BindBlob(9, letter.payload)
+                                .Run());
+      effects.dead_letters_added += db.Changes();
+    }
+    return absl::OkStatus();
+  });
 }
 
 }  // namespace signal_host::sqlite_store

@@ -3,7 +3,7 @@
 //   sqlite_store.cc         opening, migrations, the committer and the checkpointer
 //   sqlite_config_store.cc  integrations, revisions (configs sealed) and status
 //   sqlite_delivery_queue.cc  the queue as segments: enqueue, lease, outcomes
-//   sqlite_dead_letters.cc  dead letters: list and replay
+//   sqlite_dead_letters.cc  dead letters: list, replay, and the sink (AddDeadLetters)
 //   sqlite_attempt_log.cc   the attempt log
 //   sqlite_rows.h/.cc       cursors, pages and JSON string arrays shared by the lists
 //
@@ -194,6 +194,7 @@ class SqliteStore final : public Store {
   absl::StatusOr<size_t> ReplayDeadLetters(std::string_view org_id, std::string_view integration_id,
                                            std::string_view reason,
                                            std::span<const int64_t> ids) override;
+  absl::Status AddDeadLetters(std::span<const DeadLetter> letters) override;
 
   absl::Status RecordAttempt(AttemptRecord& attempt) override;
   absl::StatusOr<PageResult<AttemptRecord>> ListAttempts(std::string_view integration_id,

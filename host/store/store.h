@@ -1,8 +1,10 @@
 // The host's durable state as one object: every narrow store interface at once,
 // implemented on SQLite (WAL) by Store::Open. Callers should depend on the narrow
 // interfaces they use (config_store.h, ingest_queue.h, delivery_queue.h,
-// dead_letter_store.h, attempt_log.h); the daemon wires this one object into all of
-// them, and tests use it whole. Knows nothing about any vendor.
+// dead_letter_store.h, attempt_log.h, and for a queue that keeps no dead letters or
+// status of its own, such as the Kafka queue on one host, dead_letter_sink.h and
+// integration_status.h); the daemon wires this one object into all of them, and
+// tests use it whole. Knows nothing about any vendor.
 #pragma once
 
 #include <cstddef>
@@ -16,9 +18,11 @@
 #include "absl/status/statusor.h"
 #include "host/store/attempt_log.h"
 #include "host/store/config_store.h"
+#include "host/store/dead_letter_sink.h"
 #include "host/store/dead_letter_store.h"
 #include "host/store/delivery_queue.h"
 #include "host/store/ingest_queue.h"
+#include "host/store/integration_status.h"
 #include "host/store/page.h"
 
 namespace signal_host {
@@ -58,7 +62,9 @@ class Store : public ConfigStore,
               public IngestQueue,
               public DeliveryQueue,
               public DeadLetterStore,
-              public AttemptLog {
+              public AttemptLog,
+              public DeadLetterSink,
+              public IntegrationStatusStore {
  public:
   // Opens (creating or migrating) the SQLite store. `secrets` is required and must
   // outlive the store.
@@ -69,6 +75,8 @@ class Store : public ConfigStore,
   // Declared by two interfaces each; one implementation serves both.
   absl::StatusOr<size_t> QueueDepth(std::string_view integration_id) override = 0;
   absl::Status RecordAttempt(AttemptRecord& attempt) override = 0;
+  absl::Status SetStatus(std::string_view integration_id, std::string_view status,
+                         std::string_view reason) override = 0;
 };
 
 }  // namespace signal_host

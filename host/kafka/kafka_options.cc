@@ -1,0 +1,78 @@
+#include "host/kafka/kafka_options.h"
+
+#include <librdkafka/rdkafka.h>
+
+#include <cstdlib>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+
+namespace signal_host::kafka {
+namespace {
+
+absl::Status Set(rd_kafka_conf_t* conf, const std::string& name, const std::string& value) {
+  char error[512];
+  if (rd_kafka_conf_set(conf, name.c_str(), value.c_str(), error, sizeof(error)) !=
+      RD_KAFKA_CONF_OK) {
+    return absl::InvalidArgumentError(absl::StrCat("Kafka setting ", name, ": ", error));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+void ConfDeleter::operator()(rd_kafka_conf_s* conf) const { rd_kafka_conf_destroy(conf); }
+
+absl::Status ApplyKafkaEnvironment(KafkaOptions& options,
+                                   const std::function<const char*(const char*)>& getenv_fn) {
+  auto get = [&](const char* name) -> const char* {
+    return getenv_fn ? getenv_fn(name) : std::getenv(name);
+  };
+  if (const char* brokers = get("KAFKA_BROKERS"); brokers != nullptr && *brokers != '\0') {
+    options.brokers = brokers;
+  }
+  if (const char* group = get("KAFKA_CONSUMER_GROUP"); group != nullptr && *group != '\0') {
+    options.group_id = group;
+  }
+  if (const char* tls = get("KAFKA_TLS_ENABLED"); tls != nullptr && *tls != '\0') {
+    const std::string value = absl::AsciiStrToLower(tls);
+    const bool sasl = !options.sasl_mechanism.empty();
+    if (value == "true" || value == "1" || value == "yes") {
+      options.security_protocol = sasl ? "sasl_ssl" : "ssl";
+    } else if (value == "false" || value == "0" || value == "no") {
+      options.security_protocol = sasl ? "sasl_plaintext" : "plaintext";
+    } else {
+      return absl::InvalidArgumentError(
+          absl::StrCat("KAFKA_TLS_ENABLED must be true or false, not '", tls, "'"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ConfPtr> BuildConf(const KafkaOptions& options,
+                                  const std::map<std::string, std::string>& role_properties) {
+  ConfPtr conf(rd_kafka_conf_new());
+  std::map<std::string, std::string> properties = {
+      {"bootstrap.servers", options.brokers},
+      {"client.id", options.client_id},
+      {"security.protocol", options.security_protocol},
+  };
+  auto set_if = [&](const char* name, const std::string& value) {
+    if (!value.empty()) properties[name] = value;
+  };
+  set_if("ssl.ca.location", options.ssl_ca_location);
+  set_if("ssl.certificate.location", options.ssl_certificate_location);
+  set_if("ssl.key.location", options.ssl_key_location);
+  set_if("ssl.key.password", options.ssl_key_password);
+  set_if("sasl.mechanisms", options.sasl_mechanism);
+  set_if("sasl.username", options.sasl_username);
+  set_if("sasl.password", options.sasl_password);
+  for (const auto& [name, value] : role_properties) properties[name] = value;
+  for (const auto& [name, value] : options.extra) properties[name] = value;
+  for (const auto& [name, value] : properties) {
+    if (absl::Status status = Set(conf.get(), name, value); !status.ok()) return status;
+  }
+  return conf;
+}
+
+}  // namespace signal_host::kafka

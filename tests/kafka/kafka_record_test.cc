@@ -1,0 +1,104 @@
+// The record format's pieces without a broker: what a consumed record's messageId is
+// (or why it is not an event), the producer's record key, and the environment.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+
+#include "host/kafka/kafka_ingest_queue.h"
+#include "host/kafka/kafka_options.h"
+#include "host/kafka/record_parse.h"
+
+namespace signal_host::kafka {
+namespace {
+
+TEST(RecordParseTest, HeaderWinsOverTheValue) {
+  const ParsedRecord parsed = ParseRecord(R"({"messageId":"from-value"})", "from-header");
+  ASSERT_TRUE(parsed.valid) << parsed.error;
+  EXPECT_EQ(parsed.message_id, "from-header");
+}
+
+TEST(RecordParseTest, ValueGivesTheIdWithoutOrWithAnEmptyHeader) {
+  for (std::optional<std::string_view> header :
+       {std::optional<std::string_view>(), std::optional<std::string_view>("")}) {
+    const ParsedRecord parsed = ParseRecord(R"({"type":"track","messageId":"m-1"})", header);
+    ASSERT_TRUE(parsed.valid) << parsed.error;
+    EXPECT_EQ(parsed.message_id, "m-1");
+  }
+}
+
+TEST(RecordParseTest, RefusesWhatIsNotAnEvent) {
+  const std::map<std::string, std::string> cases = {
+      {"not json", "not valid JSON"},
+      {R"({"messageId":"m-1")", "not valid JSON"},  // truncated
+      {R"(["messageId","m-1"])", "not a JSON object"},
+      {R"("m-1")", "not a JSON object"},
+      {R"({"type":"track"})", "no message_id header"},
+      {R"({"messageId":7})", "no message_id header"},
+      {R"({"messageId":""})", "no message_id header"},
+      {"", "not valid JSON"},
+  };
+  for (const auto& [value, why] : cases) {
+    const ParsedRecord parsed = ParseRecord(value, std::nullopt);
+    EXPECT_FALSE(parsed.valid) << value;
+    EXPECT_NE(parsed.error.find(why), std::string::npos) << value << ": " << parsed.error;
+  }
+  // A header does not make a broken value an event.
+  EXPECT_FALSE(ParseRecord("[1,2]", "m-1").valid);
+}
+
+TEST(RecordKeyTest, UserIdThenAnonymousIdThenMessageId) {
+  EXPECT_EQ(RecordKeyOf(R"({"messageId":"m","anonymousId":"a","userId":"u"})"), "u");
+  EXPECT_EQ(RecordKeyOf(R"({"messageId":"m","anonymousId":"a","userId":""})"), "a");
+  EXPECT_EQ(RecordKeyOf(R"({"messageId":"m","userId":null})"), "m");
+  EXPECT_EQ(RecordKeyOf(R"({"properties":{"userId":"nested"},"messageId":"m"})"), "m");
+  EXPECT_EQ(RecordKeyOf(R"({"userId":"caf\u00e9"})"), "caf\xc3\xa9");
+  EXPECT_EQ(RecordKeyOf("[]"), "");
+  EXPECT_EQ(RecordKeyOf("{"), "");
+}
+
+TEST(KafkaEnvironmentTest, DefaultsAndOverrides) {
+  KafkaOptions options;
+  ASSERT_TRUE(ApplyKafkaEnvironment(options, [](const char*) -> const char* { return nullptr; })
+                  .ok());
+  EXPECT_EQ(options.brokers, "localhost:9092");
+  EXPECT_EQ(options.security_protocol, "plaintext");
+
+  const std::map<std::string, std::string> env = {{"KAFKA_BROKERS", "k1:9093,k2:9093"},
+                                                  {"KAFKA_TLS_ENABLED", "true"},
+                                                  {"KAFKA_CONSUMER_GROUP", "signal-workers"}};
+  auto lookup = [&](const char* name) -> const char* {
+    auto it = env.find(name);
+    return it == env.end() ? nullptr : it->second.c_str();
+  };
+  ASSERT_TRUE(ApplyKafkaEnvironment(options, lookup).ok());
+  EXPECT_EQ(options.brokers, "k1:9093,k2:9093");
+  EXPECT_EQ(options.security_protocol, "ssl");
+  EXPECT_EQ(options.group_id, "signal-workers");
+
+  KafkaOptions sasl;
+  sasl.sasl_mechanism = "SCRAM-SHA-512";
+  ASSERT_TRUE(ApplyKafkaEnvironment(sasl, lookup).ok());
+  EXPECT_EQ(sasl.security_protocol, "sasl_ssl");
+}
+
+TEST(KafkaEnvironmentTest, RefusesANonBooleanTlsSetting) {
+  KafkaOptions options;
+  const absl::Status status = ApplyKafkaEnvironment(options, [](const char* name) -> const char* {
+    return std::string(name) == "KAFKA_TLS_ENABLED" ? "maybe" : nullptr;
+  });
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(options.security_protocol, "plaintext");
+}
+
+TEST(KafkaOptionsTest, ARefusedPropertyIsNamed) {
+  KafkaOptions options;
+  options.extra["no.such.property"] = "1";
+  auto conf = BuildConf(options, {});
+  ASSERT_FALSE(conf.ok());
+  EXPECT_NE(conf.status().message().find("no.such.property"), std::string::npos);
+  EXPECT_FALSE(KafkaIngestQueue::Create(options).ok());
+}
+
+}  // namespace
+}  // namespace signal_host::kafka
