@@ -120,13 +120,8 @@ std::string Backends::Describe() const { return description_; }
 
 absl::Status Backends::Health() const {
   if (postgres_ != nullptr) {
-    if (absl::Status status = postgres_->Ping(); !status.ok()) {
+    if (absl::Status status = postgres_->AllIntegrations().status(); !status.ok()) {
       return absl::UnavailableError(absl::StrCat("database: ", status.message()));
-    }
-  }
-  if (kafka_queue_ != nullptr) {
-    if (absl::Status status = kafka_queue_->BrokerHealth(); !status.ok()) {
-      return absl::UnavailableError(absl::StrCat("kafka: ", status.message()));
     }
   }
   return absl::OkStatus();

@@ -25,6 +25,7 @@
 #include "host/metrics/host_metrics.h"
 #include "backends.h"
 #include "host/kafka/kafka_delivery_queue.h"
+#include "host/kafka/kafka_metrics.h"
 #include "host/store/postgres/pg_migrations.h"
 #include "host/store/config_changes.h"
 #include "http_frontend.h"
@@ -245,7 +246,11 @@ int RunServe(const CommandLine& command_line) {
       LogError(absl::StrCat("updating the Kafka subscriptions failed: ", status.ToString()));
     }
   };
+  std::unique_ptr<kafka::KafkaMetrics> kafka_metrics;
   if (kafka::KafkaDeliveryQueue* consumer = backends->kafka_queue()) {
+    auto created = kafka::KafkaMetrics::Create(registry, consumer);
+    if (!created.ok()) return Fail(created.status());
+    kafka_metrics = std::move(*created);
     consumer->SetArrivalListener([&engine](std::string_view id) { engine.Notify(id); });
     sync_subscriptions();
   }
@@ -261,7 +266,7 @@ int RunServe(const CommandLine& command_line) {
           for (const IntegrationRecord& record : *all) (void)engine.Refresh(record.id);
         }
       } else if (absl::Status status = engine.Refresh(integration_id); !status.ok()) {
-        LogError(absl::StrCat("delivery refresh of ", integration_id, " failed: ",
+        LogError(absl::StrCat("delivery refresh of ", std::string(integration_id), " failed: ",
                               status.ToString()));
       }
       sync_subscriptions();
@@ -332,6 +337,7 @@ int RunServe(const CommandLine& command_line) {
   engine.Stop();
   // The consumer's final commit and leaving the group come after the engine
   // finished or released everything in flight.
+  kafka_metrics.reset();
   backends.reset();
   plugins.Clear();
   LogInfo("stopped");

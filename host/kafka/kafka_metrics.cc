@@ -11,7 +11,7 @@ namespace {
 
 // Counters only go up: add what the cumulative figure gained since the last scrape.
 void Advance(metrics::Family<metrics::Counter>* family, uint64_t now, uint64_t& seen) {
-  if (now > seen) family->WithLabels({}).Add(now - seen);
+  if (now > seen) family->WithLabels({}).Inc(now - seen);
   seen = now;
 }
 

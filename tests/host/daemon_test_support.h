@@ -111,6 +111,9 @@ class ChildProcess {
     stderr_fd_ = open(stderr_path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     pid_ = fork();
     if (pid_ == 0) {
+      // Children read nothing from the test's stdin (whatever the test runner left there).
+      const int null_fd = open("/dev/null", O_RDONLY);
+      if (null_fd >= 0) dup2(null_fd, STDIN_FILENO);
       dup2(fds[1], STDOUT_FILENO);
       if (stderr_fd_ >= 0) dup2(stderr_fd_, STDERR_FILENO);
       for (const auto& [name, value] : env) setenv(name.c_str(), value.c_str(), 1);

@@ -5,7 +5,9 @@
 //   signal-kafka-mock [--brokers N] [--topic NAME:PARTITIONS]...
 //
 // Prints one line `bootstrap=<host:port,...>` on stdout (flushed), then runs until
-// SIGTERM, SIGINT or end of stdin, and exits 0. The mock has no CreateTopics: pass
+// SIGTERM, SIGINT or, when stdin is a pipe, its end (the parent went away), and exits
+// 0. Any other stdin (/dev/null, a file, a terminal) is not watched, so a script can
+// start it in the background. The mock has no CreateTopics: pass
 // --topic to create topics up front (replication factor min(3, brokers)). A topic a
 // client auto-creates (a producer's first record) gets the mock's defaults: 4
 // partitions, replication factor min(3, brokers). Offsets and records live only as
@@ -15,6 +17,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -108,7 +111,9 @@ int main(int argc, char** argv) {
   std::printf("bootstrap=%s\n", rd_kafka_mock_cluster_bootstraps(cluster));
   std::fflush(stdout);
 
-  pollfd fds[2] = {{signal_fd, POLLIN, 0}, {STDIN_FILENO, POLLIN, 0}};
+  struct stat stdin_stat {};
+  const bool watch_stdin = fstat(STDIN_FILENO, &stdin_stat) == 0 && S_ISFIFO(stdin_stat.st_mode);
+  pollfd fds[2] = {{signal_fd, POLLIN, 0}, {watch_stdin ? STDIN_FILENO : -1, POLLIN, 0}};
   bool running = true;
   while (running) {
     if (poll(fds, 2, -1) < 0) {
