@@ -139,20 +139,41 @@ TEST_F(TwoHostsTest, SharesConfigsSurvivesAKilledHostAndHoldsTogether) {
                    .status == 200;
       },
       10s));
-  fake_.SetFaults(R"({"poison_message_ids":["poison-1","poison-2"]})");
+  // A slow vendor keeps a backlog in both hosts, so the one killed has work in hand.
+  fake_.SetFaults(R"({"poison_message_ids":["poison-1","poison-2"],"latency_ms":400})");
+
+  // --- The first events create the topic (4 partitions); the group shares them out.
+  std::set<std::string> acknowledged;
+  std::vector<std::string> first;
+  for (int i = 0; i < 100; ++i) first.push_back(absl::StrCat("first-", i));
+  ASSERT_TRUE(PostBatch(0, first, "first-user-"));
+  acknowledged.insert(first.begin(), first.end());
+  const auto assigning = std::chrono::steady_clock::now();
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        const double a = MetricSumOf(0, "signal_kafka_assigned_partitions");
+        const double b = MetricSumOf(1, "signal_kafka_assigned_partitions");
+        return a > 0 && b > 0 && a + b == 4;
+      },
+      60s));
+  const double assign_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - assigning).count();
 
   // --- Stream 20,000 events through both event APIs; kill host 1 half-way.
-  std::set<std::string> acknowledged;
   std::set<std::string> unanswered;  // posted to the killed host without an answer
   constexpr int kBatches = 40;
   constexpr int kBatchSize = 500;
   bool host1_alive = true;
+  double unfinished_at_kill = 0;
   for (int b = 0; b < kBatches; ++b) {
     std::vector<std::string> ids;
     for (int i = 0; i < kBatchSize; ++i) ids.push_back(absl::StrCat("m-", b, "-", i));
     if (b == 3) ids[17] = "poison-1";
     if (b == 31) ids[250] = "poison-2";
     if (b == kBatches / 2) {
+      ASSERT_GT(MetricSumOf(0, "signal_kafka_assigned_partitions"), 0)
+          << "host 1 should own partitions before it is killed";
+      unfinished_at_kill = MetricSumOf(0, "signal_kafka_partition_unfinished_events");
       host_[0].process->Signal(SIGKILL);
       host_[0].process->Wait();
       host1_alive = false;
@@ -167,6 +188,10 @@ TEST_F(TwoHostsTest, SharesConfigsSurvivesAKilledHostAndHoldsTogether) {
     ASSERT_TRUE(ok) << "batch " << b;
     acknowledged.insert(ids.begin(), ids.end());
   }
+  fake_.SetFaults(R"({"poison_message_ids":["poison-1","poison-2"]})");
+  // The group gives the killed host's partitions to host 2.
+  ASSERT_TRUE(WaitUntil([&] { return MetricSumOf(1, "signal_kafka_assigned_partitions") == 4; },
+                        60s));
 
   // --- Every acknowledged event arrives (the poisoned ones become dead letters).
   std::map<std::string, int> counts;
@@ -189,9 +214,11 @@ TEST_F(TwoHostsTest, SharesConfigsSurvivesAKilledHostAndHoldsTogether) {
   // Only events host 1 had taken but whose offsets the group had not committed come
   // again: at most the unfinished bound of each of the 4 partitions it could own.
   EXPECT_LE(duplicates, 4u * kPartitionBound);
-  std::cout << "[ figures ] acknowledged " << acknowledged.size() << ", delivered "
+  std::cout << "[ figures ] partitions shared out " << assign_seconds
+            << " s after the topic's first record; acknowledged " << acknowledged.size() << ", delivered "
             << counts.size() << ", duplicates after the kill " << duplicates
-            << ", client re-posts " << unanswered.size() << "\n";
+            << ", client re-posts " << unanswered.size() << ", events in host 1's hands when "
+            << "killed " << unfinished_at_kill << "\n";
 
   // --- Dead letters: exactly the two poisoned events, the same on either host.
   auto dead_letter_ids = [&](int h) {
