@@ -453,6 +453,12 @@ absl::StatusOr<CommandLine> ParseCommandLine(const std::vector<std::string>& arg
   }
   RETURN_IF_ERROR(CheckScaleOut(config));
   FillDerivedDefaults(config);
+  if (pipeline_key.empty()) {
+    // The flag wins over the environment, which wins over the file.
+    if (const char* env = std::getenv("SIGNAL_PIPELINE_KEY"); env != nullptr && *env != '\0') {
+      pipeline_key = env;
+    }
+  }
   if (!pipeline_key.empty()) {
     for (PipelineConfig& pipeline : config.pipelines) {
       if (pipeline.name == "default") pipeline.key = pipeline_key;
@@ -565,7 +571,12 @@ Environment
   ENCRYPTION_KEY   AES-256-GCM key for secrets at rest: 64 hex characters or base64 of 32
                    bytes. When unset, one is generated into <data dir>/encryption_key (0600).
   KAFKA_BROKERS, KAFKA_TLS_ENABLED, KAFKA_CONSUMER_GROUP, KAFKA_SASL_PASSWORD, DATABASE_URL
-                   the scale-out settings above (Signal's own names).
+                   the scale-out settings above (Signal's own names). With DATABASE_URL,
+                   JWT_SECRET, ENCRYPTION_KEY and the default pipeline's key must be given
+                   (the same to every host); none is generated.
+  SIGNAL_PIPELINE_KEY
+                   the default pipeline's event-API key (overrides pipelines[default].key;
+                   --pipeline-key overrides it).
   SIGNAL_ALLOW_INSECURE_PLUGINS
                    true or false: overrides plugins.allow_insecure_permissions (and is
                    overridden by --allow-insecure-plugins).

@@ -153,6 +153,10 @@ absl::Status ApplyYaml(const std::string& yaml_text, const std::string& source,
 absl::Status ApplyScaleOutYaml(const YAML::Node& root, YamlReader& reader, DaemonConfig& config);
 absl::Status ApplyScaleOutEnvironment(DaemonConfig& config);
 absl::Status CheckScaleOut(const DaemonConfig& config);
+// With PostgreSQL, the secrets every host must share come from the environment or the
+// config, never generated per host: ENCRYPTION_KEY, JWT_SECRET and the default
+// pipeline's key. FailedPrecondition naming what is missing.
+absl::Status CheckSharedSecrets(const DaemonConfig& config);
 
 // Fills the paths left empty: runtime dir, plugin dir.
 void FillDerivedDefaults(DaemonConfig& config);

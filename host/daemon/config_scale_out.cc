@@ -4,6 +4,7 @@
 // the environment overrides the file here, and flags override both.
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 #include "config.h"
 #include "config_yaml.h"
@@ -122,6 +123,26 @@ absl::Status CheckScaleOut(const DaemonConfig& c) {
     }
   }
   return absl::OkStatus();
+}
+
+absl::Status CheckSharedSecrets(const DaemonConfig& c) {
+  if (!c.uses_postgres()) return absl::OkStatus();
+  std::vector<std::string> missing;
+  // A key generated into one host's data dir would be that host's alone: configs
+  // sealed by one host could not be opened by another, tokens would be valid on one
+  // host only, and clients would need a different event-API key per host.
+  if (NonEmptyEnv("ENCRYPTION_KEY") == nullptr) missing.push_back("ENCRYPTION_KEY");
+  if (NonEmptyEnv("JWT_SECRET") == nullptr) missing.push_back("JWT_SECRET");
+  for (const PipelineConfig& pipeline : c.pipelines) {
+    if (pipeline.name == "default" && pipeline.key.empty()) {
+      missing.push_back("the default pipeline's key (SIGNAL_PIPELINE_KEY, --pipeline-key or "
+                        "pipelines[default].key)");
+    }
+  }
+  if (missing.empty()) return absl::OkStatus();
+  return absl::FailedPreconditionError(
+      absl::StrCat("with shared state (database.url) every host must be given the same ",
+                   absl::StrJoin(missing, ", "), "; none may be generated per host"));
 }
 
 }  // namespace signal_host::daemon

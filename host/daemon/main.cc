@@ -168,6 +168,7 @@ int RunServe(const CommandLine& command_line) {
   // starts so every thread inherits the mask.
   BlockStopSignals();
 
+  if (absl::Status status = CheckSharedSecrets(config); !status.ok()) return Fail(status);
   if (absl::Status status = EnsureDirectory(config.data_dir); !status.ok()) return Fail(status);
   if (absl::Status status = EnsureDirectory(config.runtime_dir); !status.ok()) {
     return Fail(status);

@@ -153,12 +153,16 @@ TEST(DaemonConfigTest, QueueDepthLimitCanBeTurnedOff) {
   EXPECT_EQ(config.max_queue_depth, 1u);
 }
 
-// Sets an environment variable for one scope.
+// Sets (or, with nullptr, unsets) an environment variable for one scope.
 class ScopedEnv {
  public:
   ScopedEnv(const char* name, const char* value) : name_(name) {
     if (const char* old = std::getenv(name)) old_ = old;
-    setenv(name, value, 1);
+    if (value != nullptr) {
+      setenv(name, value, 1);
+    } else {
+      unsetenv(name);
+    }
   }
   ~ScopedEnv() {
     if (old_) {
@@ -310,6 +314,64 @@ TEST(DaemonConfigTest, ScaleOutCombinationsTheHostCannotRunAreRefused) {
                                   "--database-url", "postgresql://127.0.0.1:5432/signal"});
   ASSERT_TRUE(parsed.ok()) << parsed.status();
   EXPECT_TRUE(parsed->config.uses_postgres());
+}
+
+TEST(DaemonConfigTest, SharedStateNeedsSharedSecretsFromOutside) {
+  ScopedEnv no_key("ENCRYPTION_KEY", nullptr);
+  ScopedEnv no_jwt("JWT_SECRET", nullptr);
+  ScopedEnv no_pipeline("SIGNAL_PIPELINE_KEY", nullptr);
+  // The embedded mode generates what is missing, per data dir.
+  auto parsed = ParseCommandLine({});
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_TRUE(CheckSharedSecrets(parsed->config).ok());
+
+  const std::vector<std::string> shared = {"--queue", "kafka", "--database-url",
+                                           "postgresql://db/signal"};
+  parsed = ParseCommandLine(shared);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  absl::Status status = CheckSharedSecrets(parsed->config);
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+  for (const char* named : {"ENCRYPTION_KEY", "JWT_SECRET", "SIGNAL_PIPELINE_KEY"}) {
+    EXPECT_NE(std::string(status.message()).find(named), std::string::npos) << status;
+  }
+
+  ScopedEnv key("ENCRYPTION_KEY", "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff");
+  ScopedEnv jwt("JWT_SECRET", "a-jwt-secret-of-at-least-32-characters!!");
+  {
+    ScopedEnv pipeline("SIGNAL_PIPELINE_KEY", "dk_from_env");
+    parsed = ParseCommandLine(shared);
+    ASSERT_TRUE(parsed.ok());
+    EXPECT_TRUE(CheckSharedSecrets(parsed->config).ok());
+    EXPECT_EQ(parsed->config.pipelines[0].key, "dk_from_env");
+    // The flag wins over the environment.
+    std::vector<std::string> with_flag = shared;
+    with_flag.insert(with_flag.end(), {"--pipeline-key", "dk_from_flag"});
+    parsed = ParseCommandLine(with_flag);
+    ASSERT_TRUE(parsed.ok());
+    EXPECT_EQ(parsed->config.pipelines[0].key, "dk_from_flag");
+  }
+  parsed = ParseCommandLine(shared);
+  ASSERT_TRUE(parsed.ok());
+  status = CheckSharedSecrets(parsed->config);
+  EXPECT_FALSE(status.ok());
+  EXPECT_EQ(std::string(status.message()).find("ENCRYPTION_KEY"), std::string::npos) << status;
+}
+
+TEST(DaemonConfigTest, MigrateSubcommand) {
+  auto parsed = ParseCommandLine({"migrate", "--database-url", "postgresql://db/signal"});
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->command, CommandLine::Command::kMigrate);
+  EXPECT_FALSE(parsed->migrate_status_only);
+  parsed = ParseCommandLine({"migrate", "--status", "--database-url", "postgresql://db/signal"});
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_TRUE(parsed->migrate_status_only);
+  {
+    ScopedEnv url("DATABASE_URL", nullptr);
+    parsed = ParseCommandLine({"migrate"});
+    ASSERT_FALSE(parsed.ok());
+    EXPECT_NE(std::string(parsed.status().message()).find("DATABASE_URL"), std::string::npos);
+  }
+  EXPECT_FALSE(ParseCommandLine({"migrate", "--force"}).ok());
 }
 
 TEST(DaemonConfigTest, BadFlags) {
