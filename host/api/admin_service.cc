@@ -984,8 +984,8 @@ void AdminService::Impl::ReplayDeadLetters(const ApiRequest& req, ApiResponse& r
   }
   if (!integration_id.empty() && !OwnIntegration(integration_id, caller, res)) return;
   // Scoped to the caller's org: dead-letter ids are sequential and easy to guess.
-  auto replayed = deps_.dead_letters->ReplayDeadLetters(caller.org_id, ids.empty() ? integration_id : "",
-                                                 ids.empty() ? reason : "", ids);
+  auto replayed = deps_.dead_letters->ReplayDeadLetters(
+      caller.org_id, ids.empty() ? integration_id : "", ids.empty() ? reason : "", ids);
   if (!replayed.ok()) return SendStoreError(res, replayed.status(), "dead letters");
   if (deps_.engine != nullptr && *replayed > 0) {
     auto snapshot = deps_.directory->Current();
@@ -1006,7 +1006,7 @@ void AdminService::Impl::ListLiveEvents(const ApiRequest& req, ApiResponse& res,
   std::string integration_id = req.Query("integration_id");
   if (!integration_id.empty() && !OwnIntegration(integration_id, caller, res)) return;
   auto result = deps_.attempts->ListAttempts(integration_id, req.Query("message_id"),
-                                          req.Query("outcome"), *page);
+                                             req.Query("outcome"), *page);
   if (!result.ok()) return SendStoreError(res, result.status(), "live events");
   auto snapshot = deps_.directory->Current();
   SendJson(res, 200, ListBody(result->next_cursor, [&](JsonWriter& writer) {

@@ -66,8 +66,8 @@ struct AdminServiceOptions {
 struct AdminServiceDeps {
   ConfigStore* configs = nullptr;
   DeadLetterStore* dead_letters = nullptr;
-  AttemptLog* attempts = nullptr;      // Live Events' list
-  IngestQueue* queue = nullptr;        // queue depths shown with each integration
+  AttemptLog* attempts = nullptr;  // Live Events' list
+  IngestQueue* queue = nullptr;    // queue depths shown with each integration
   const daemon::PluginRegistry* plugins = nullptr;
   IntegrationDirectory* directory = nullptr;
   delivery::DeliveryEngine* engine = nullptr;  // may be null (no delivery)

@@ -101,10 +101,9 @@ absl::StatusOr<std::unique_ptr<Backends>> Backends::Open(const DaemonConfig& con
   b->dead_letters_ = pg;
   b->attempts_ = pg;
   b->changes_ = pg;
-  b->description_ =
-      absl::StrCat("PostgreSQL ", RedactedUrl(config.database.url), "; Kafka ",
-                   config.kafka.brokers, " (group ", config.kafka.consumer_group, ", topics ",
-                   config.kafka.topic_prefix, "<integration id>)");
+  b->description_ = absl::StrCat("PostgreSQL ", RedactedUrl(config.database.url), "; Kafka ",
+                                 config.kafka.brokers, " (group ", config.kafka.consumer_group,
+                                 ", topics ", config.kafka.topic_prefix, "<integration id>)");
   return b;
 }
 

@@ -29,9 +29,10 @@ constexpr char kAllowInsecurePluginsKey[] = "allow_insecure_permissions";
 constexpr char kAllowInsecurePluginsEnv[] = "SIGNAL_ALLOW_INSECURE_PLUGINS";
 
 // The listener keys shared by admin and events.
-constexpr const char* kListenerLimitKeys[] = {
-    "max_connections", "max_connections_per_client", "backlog", "max_header_bytes",
-    "header_timeout_ms", "body_timeout_ms", "idle_timeout_ms", "max_inflate_ratio"};
+constexpr const char* kListenerLimitKeys[] = {"max_connections",   "max_connections_per_client",
+                                              "backlog",           "max_header_bytes",
+                                              "header_timeout_ms", "body_timeout_ms",
+                                              "idle_timeout_ms",   "max_inflate_ratio"};
 
 absl::Status ApplyListenerLimits(const YAML::Node& node, const std::string& prefix, YamlReader& r,
                                  ListenerLimitsConfig& limits) {
@@ -61,10 +62,10 @@ std::set<std::string> WithListenerKeys(std::set<std::string> keys) {
 
 absl::Status ApplyYamlNode(const YAML::Node& root, YamlReader& r, DaemonConfig& c) {
   if (!root || root.IsNull()) return absl::OkStatus();
-  RETURN_IF_ERROR(r.CheckKeys(root, "",
-                              {"data_dir", "plugin_dir", "runtime_dir", "bind", "log_level",
-                               "admin", "events", "store", "plugins", "pipelines", "queue",
-                               "kafka", "database"}));
+  RETURN_IF_ERROR(
+      r.CheckKeys(root, "",
+                  {"data_dir", "plugin_dir", "runtime_dir", "bind", "log_level", "admin", "events",
+                   "store", "plugins", "pipelines", "queue", "kafka", "database"}));
   RETURN_IF_ERROR(ApplyScaleOutYaml(root, r, c));
   RETURN_IF_ERROR(r.String(root["data_dir"], "data_dir", c.data_dir));
   RETURN_IF_ERROR(r.String(root["plugin_dir"], "plugin_dir", c.plugin_dir));
@@ -73,9 +74,9 @@ absl::Status ApplyYamlNode(const YAML::Node& root, YamlReader& r, DaemonConfig& 
   RETURN_IF_ERROR(r.String(root["log_level"], "log_level", c.log_level));
 
   if (YAML::Node admin = root["admin"]; admin && !admin.IsNull()) {
-    RETURN_IF_ERROR(r.CheckKeys(
-        admin, "admin",
-        WithListenerKeys({"port", "rate_limit_per_minute", "max_body_bytes", "threads", "org_id"})));
+    RETURN_IF_ERROR(r.CheckKeys(admin, "admin",
+                                WithListenerKeys({"port", "rate_limit_per_minute", "max_body_bytes",
+                                                  "threads", "org_id"})));
     RETURN_IF_ERROR(ApplyListenerLimits(admin, "admin", r, c.admin_limits));
     RETURN_IF_ERROR(r.Integer(admin["port"], "admin.port", c.admin_port, 0, 65535));
     RETURN_IF_ERROR(r.Integer(admin["rate_limit_per_minute"], "admin.rate_limit_per_minute",
@@ -86,10 +87,9 @@ absl::Status ApplyYamlNode(const YAML::Node& root, YamlReader& r, DaemonConfig& 
     RETURN_IF_ERROR(r.String(admin["org_id"], "admin.org_id", c.default_org_id));
   }
   if (YAML::Node events = root["events"]; events && !events.IsNull()) {
-    RETURN_IF_ERROR(
-        r.CheckKeys(events, "events",
-                    WithListenerKeys({"port", "max_body_bytes", "max_batch_events", "threads",
-                                      "max_queue_depth"})));
+    RETURN_IF_ERROR(r.CheckKeys(events, "events",
+                                WithListenerKeys({"port", "max_body_bytes", "max_batch_events",
+                                                  "threads", "max_queue_depth"})));
     RETURN_IF_ERROR(ApplyListenerLimits(events, "events", r, c.events_limits));
     RETURN_IF_ERROR(r.Integer(events["port"], "events.port", c.events_port, 0, 65535));
     RETURN_IF_ERROR(r.Integer(events["max_body_bytes"], "events.max_body_bytes",
@@ -380,12 +380,11 @@ absl::StatusOr<CommandLine> ParseCommandLine(const std::vector<std::string>& arg
     return command_line;
   }
 
-  auto flags =
-      SplitFlags(args, 0,
-                 {"config", "data-dir", "plugin-dir", "runtime-dir", "admin-port", "events-port",
-                  "bind", "log-level", "plugin-option", "rate-limit", "pipeline-key", "queue",
-                  "kafka-brokers", "kafka-group", "database-url"},
-                 {"help", "allow-insecure-plugins"});
+  auto flags = SplitFlags(args, 0,
+                          {"config", "data-dir", "plugin-dir", "runtime-dir", "admin-port",
+                           "events-port", "bind", "log-level", "plugin-option", "rate-limit",
+                           "pipeline-key", "queue", "kafka-brokers", "kafka-group", "database-url"},
+                          {"help", "allow-insecure-plugins"});
   if (!flags.ok()) return flags.status();
   RETURN_IF_ERROR(ApplyConfigFile(*flags, config));
   RETURN_IF_ERROR(ApplyAllowInsecurePluginsEnv(config));
@@ -535,7 +534,8 @@ Scale-out (docs/ARCHITECTURE.md, "Scale-out mode")
                       as one consumer group; the event API produces to them)
   --kafka-brokers L   kafka.brokers: localhost:9092   (env KAFKA_BROKERS)
   --kafka-group G     kafka.consumer_group: signal-delivery-host   (env KAFKA_CONSUMER_GROUP)
-                      kafka.tls: false (env KAFKA_TLS_ENABLED)   kafka.ssl_ca_location
+                      kafka.tls: false (env KAFKA_TLS_ENABLED: true or false)
+                      kafka.ssl_ca_location: the system's CAs
                       kafka.sasl_mechanism (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512),
                       kafka.sasl_username, password from env KAFKA_SASL_PASSWORD only
                       kafka.topic_prefix: delivery-   kafka.client_id: <hostname>
@@ -570,10 +570,12 @@ Environment
                    generated into <data dir>/jwt_secret (0600) and reused.
   ENCRYPTION_KEY   AES-256-GCM key for secrets at rest: 64 hex characters or base64 of 32
                    bytes. When unset, one is generated into <data dir>/encryption_key (0600).
-  KAFKA_BROKERS, KAFKA_TLS_ENABLED, KAFKA_CONSUMER_GROUP, KAFKA_SASL_PASSWORD, DATABASE_URL
-                   the scale-out settings above (Signal's own names). With DATABASE_URL,
-                   JWT_SECRET, ENCRYPTION_KEY and the default pipeline's key must be given
-                   (the same to every host); none is generated.
+  KAFKA_BROKERS    kafka.brokers (Signal's names for the scale-out settings; they
+  KAFKA_TLS_ENABLED                   override the file, flags override them)
+  KAFKA_CONSUMER_GROUP                kafka.consumer_group
+  KAFKA_SASL_PASSWORD                 the SASL password (environment only)
+  DATABASE_URL     database.url. With it, JWT_SECRET, ENCRYPTION_KEY and the default
+                   pipeline's key must be given, the same to every host; none is generated.
   SIGNAL_PIPELINE_KEY
                    the default pipeline's event-API key (overrides pipelines[default].key;
                    --pipeline-key overrides it).

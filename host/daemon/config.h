@@ -45,8 +45,8 @@ struct ListenerLimitsConfig {
 // Kafka, for `queue: kafka`: the host consumes Signal's delivery-{integration_id}
 // topics as one consumer group and its event API produces to them.
 struct KafkaConfig {
-  std::string brokers = "localhost:9092";  // env KAFKA_BROKERS
-  bool tls = false;                        // env KAFKA_TLS_ENABLED
+  std::string brokers = "localhost:9092";               // env KAFKA_BROKERS
+  bool tls = false;                                     // env KAFKA_TLS_ENABLED
   std::string consumer_group = "signal-delivery-host";  // env KAFKA_CONSUMER_GROUP
   std::string topic_prefix = "delivery-";
   std::string client_id;        // empty: signal-delivery-host-<hostname>

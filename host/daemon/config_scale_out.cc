@@ -34,23 +34,22 @@ bool ParseBoolText(std::string_view text, bool& out) {
 absl::Status ApplyScaleOutYaml(const YAML::Node& root, YamlReader& r, DaemonConfig& c) {
   RETURN_IF_ERROR(r.String(root["queue"], "queue", c.queue));
   if (YAML::Node kafka = root["kafka"]; kafka && !kafka.IsNull()) {
-    RETURN_IF_ERROR(r.CheckKeys(kafka, "kafka",
-                                {"brokers", "tls", "consumer_group", "topic_prefix", "client_id",
-                                 "ssl_ca_location", "sasl_mechanism", "sasl_username",
-                                 "max_unfinished_per_partition", "session_timeout_ms"}));
+    RETURN_IF_ERROR(r.CheckKeys(
+        kafka, "kafka",
+        {"brokers", "tls", "consumer_group", "topic_prefix", "client_id", "ssl_ca_location",
+         "sasl_mechanism", "sasl_username", "max_unfinished_per_partition", "session_timeout_ms"}));
     KafkaConfig& k = c.kafka;
     RETURN_IF_ERROR(r.String(kafka["brokers"], "kafka.brokers", k.brokers));
     RETURN_IF_ERROR(r.Bool(kafka["tls"], "kafka.tls", k.tls));
     RETURN_IF_ERROR(r.String(kafka["consumer_group"], "kafka.consumer_group", k.consumer_group));
     RETURN_IF_ERROR(r.String(kafka["topic_prefix"], "kafka.topic_prefix", k.topic_prefix));
     RETURN_IF_ERROR(r.String(kafka["client_id"], "kafka.client_id", k.client_id));
-    RETURN_IF_ERROR(
-        r.String(kafka["ssl_ca_location"], "kafka.ssl_ca_location", k.ssl_ca_location));
+    RETURN_IF_ERROR(r.String(kafka["ssl_ca_location"], "kafka.ssl_ca_location", k.ssl_ca_location));
     RETURN_IF_ERROR(r.String(kafka["sasl_mechanism"], "kafka.sasl_mechanism", k.sasl_mechanism));
     RETURN_IF_ERROR(r.String(kafka["sasl_username"], "kafka.sasl_username", k.sasl_username));
     RETURN_IF_ERROR(r.Integer(kafka["max_unfinished_per_partition"],
-                              "kafka.max_unfinished_per_partition",
-                              k.max_unfinished_per_partition, 1, 10000000));
+                              "kafka.max_unfinished_per_partition", k.max_unfinished_per_partition,
+                              1, 10000000));
     RETURN_IF_ERROR(r.Integer(kafka["session_timeout_ms"], "kafka.session_timeout_ms",
                               k.session_timeout_ms, 1000, 3600000));
   }
@@ -113,9 +112,9 @@ absl::Status CheckScaleOut(const DaemonConfig& c) {
     const std::string& mechanism = c.kafka.sasl_mechanism;
     if (!mechanism.empty() && mechanism != "PLAIN" && mechanism != "SCRAM-SHA-256" &&
         mechanism != "SCRAM-SHA-512") {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "kafka.sasl_mechanism \"", mechanism, "\" is not one of PLAIN, SCRAM-SHA-256, "
-                                                "SCRAM-SHA-512"));
+      return absl::InvalidArgumentError(absl::StrCat("kafka.sasl_mechanism \"", mechanism,
+                                                     "\" is not one of PLAIN, SCRAM-SHA-256, "
+                                                     "SCRAM-SHA-512"));
     }
     if (!mechanism.empty() && (c.kafka.sasl_username.empty() || c.kafka.sasl_password.empty())) {
       return absl::InvalidArgumentError(
@@ -135,8 +134,9 @@ absl::Status CheckSharedSecrets(const DaemonConfig& c) {
   if (NonEmptyEnv("JWT_SECRET") == nullptr) missing.push_back("JWT_SECRET");
   for (const PipelineConfig& pipeline : c.pipelines) {
     if (pipeline.name == "default" && pipeline.key.empty()) {
-      missing.push_back("the default pipeline's key (SIGNAL_PIPELINE_KEY, --pipeline-key or "
-                        "pipelines[default].key)");
+      missing.push_back(
+          "the default pipeline's key (SIGNAL_PIPELINE_KEY, --pipeline-key or "
+          "pipelines[default].key)");
     }
   }
   if (missing.empty()) return absl::OkStatus();

@@ -3,8 +3,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -16,18 +16,18 @@
 #include "absl/time/clock.h"
 #include "admin_service.h"
 #include "attempt_hub.h"
+#include "backends.h"
 #include "config.h"
 #include "event_service.h"
 #include "host/auth/jwt.h"
 #include "host/crypto/ids.h"
 #include "host/crypto/secret_box.h"
 #include "host/delivery/delivery_engine.h"
-#include "host/metrics/host_metrics.h"
-#include "backends.h"
 #include "host/kafka/kafka_delivery_queue.h"
 #include "host/kafka/kafka_metrics.h"
-#include "host/store/postgres/pg_migrations.h"
+#include "host/metrics/host_metrics.h"
 #include "host/store/config_changes.h"
+#include "host/store/postgres/pg_migrations.h"
 #include "http_frontend.h"
 #include "integration_directory.h"
 #include "log.h"
@@ -116,7 +116,8 @@ int RunToken(const CommandLine& command_line) {
 // Creates or upgrades the PostgreSQL schema; safe while hosts run and when several
 // run it at once (each step takes an advisory lock).
 int RunMigrate(const CommandLine& command_line) {
-  auto conn = pg::Connection::Open(command_line.config.database.url, "signal-delivery-host migrate");
+  auto conn =
+      pg::Connection::Open(command_line.config.database.url, "signal-delivery-host migrate");
   if (!conn.ok()) return Fail(conn.status());
   auto before = pg::SchemaVersion(**conn);
   if (!before.ok()) return Fail(before.status());
@@ -267,8 +268,8 @@ int RunServe(const CommandLine& command_line) {
           for (const IntegrationRecord& record : *all) (void)engine.Refresh(record.id);
         }
       } else if (absl::Status status = engine.Refresh(integration_id); !status.ok()) {
-        LogError(absl::StrCat("delivery refresh of ", std::string(integration_id), " failed: ",
-                              status.ToString()));
+        LogError(absl::StrCat("delivery refresh of ", std::string(integration_id),
+                              " failed: ", status.ToString()));
       }
       sync_subscriptions();
     });
@@ -279,32 +280,30 @@ int RunServe(const CommandLine& command_line) {
   admin_options.jwt_secret = *jwt_secret;
   admin_options.rate_limit_per_minute = config.rate_limit_per_minute;
   admin_options.max_live_streams = std::max(1, config.admin_threads / 2);
-  api::AdminService admin_service(admin_options, {.configs = backends->configs(),
-                                                  .dead_letters = backends->dead_letters(),
-                                                  .attempts = backends->attempts(),
-                                                  .queue = backends->ingest(),
-                                                  .plugins = &plugins,
-                                                  .directory = &directory,
-                                                  .engine = &engine,
-                                                  .hub = &hub,
-                                                  .registry = &registry,
-                                                  .ready = &ready,
-                                                  .backend_health = [&backends] {
-                                                    return backends->Health();
-                                                  },
-                                                  .after_change =
-                                                      [&](std::string_view) {
-                                                        if (backends->kafka_queue()) {
-                                                          sync_subscriptions();
-                                                        }
-                                                      }});
-  api::EventService event_service(
-      {pipelines, config.max_batch_events, config.max_queue_depth},
-      {.queue = backends->ingest(),
-       .directory = &directory,
-       .engine = &engine,
-       .metrics = host_metrics->get(),
-       .new_message_id = [] { return NewUuidV4(); }});
+  api::AdminService admin_service(admin_options,
+                                  {.configs = backends->configs(),
+                                   .dead_letters = backends->dead_letters(),
+                                   .attempts = backends->attempts(),
+                                   .queue = backends->ingest(),
+                                   .plugins = &plugins,
+                                   .directory = &directory,
+                                   .engine = &engine,
+                                   .hub = &hub,
+                                   .registry = &registry,
+                                   .ready = &ready,
+                                   .backend_health = [&backends] { return backends->Health(); },
+                                   .after_change =
+                                       [&](std::string_view) {
+                                         if (backends->kafka_queue()) {
+                                           sync_subscriptions();
+                                         }
+                                       }});
+  api::EventService event_service({pipelines, config.max_batch_events, config.max_queue_depth},
+                                  {.queue = backends->ingest(),
+                                   .directory = &directory,
+                                   .engine = &engine,
+                                   .metrics = host_metrics->get(),
+                                   .new_message_id = [] { return NewUuidV4(); }});
   api::FrontendOptions frontend_options;
   frontend_options.bind_address = config.bind_address;
   ApplyListenerConfig(config.admin_port, config.admin_threads, config.admin_max_body_bytes,

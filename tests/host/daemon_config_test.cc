@@ -277,8 +277,7 @@ TEST(DaemonConfigTest, ScaleOutSettingsFromYamlThenEnvironmentThenFlags) {
     ScopedEnv tls("KAFKA_TLS_ENABLED", "sometimes");
     parsed = ParseCommandLine({"--config", file});
     ASSERT_FALSE(parsed.ok());
-    EXPECT_NE(std::string(parsed.status().message()).find("KAFKA_TLS_ENABLED"),
-              std::string::npos);
+    EXPECT_NE(std::string(parsed.status().message()).find("KAFKA_TLS_ENABLED"), std::string::npos);
   }
   std::remove(file.c_str());
 }
@@ -303,9 +302,10 @@ TEST(DaemonConfigTest, ScaleOutCombinationsTheHostCannotRunAreRefused) {
     EXPECT_NE(std::string(parsed.status().message()).find(c.named), std::string::npos)
         << parsed.status();
   }
-  for (const char* yaml : {"kafka:\n  brokerz: x\n", "database:\n  pool_size: 0\n",
-                           "kafka:\n  tls: maybe\n", "queue: kafka\nkafka:\n  sasl_mechanism: "
-                                                       "GSSAPI\n"}) {
+  for (const char* yaml :
+       {"kafka:\n  brokerz: x\n", "database:\n  pool_size: 0\n", "kafka:\n  tls: maybe\n",
+        "queue: kafka\nkafka:\n  sasl_mechanism: "
+        "GSSAPI\n"}) {
     std::string file = WriteTempFile(yaml);
     EXPECT_FALSE(ParseCommandLine({"--config", file}).ok()) << yaml;
     std::remove(file.c_str());
@@ -335,7 +335,8 @@ TEST(DaemonConfigTest, SharedStateNeedsSharedSecretsFromOutside) {
     EXPECT_NE(std::string(status.message()).find(named), std::string::npos) << status;
   }
 
-  ScopedEnv key("ENCRYPTION_KEY", "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff");
+  ScopedEnv key("ENCRYPTION_KEY",
+                "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff");
   ScopedEnv jwt("JWT_SECRET", "a-jwt-secret-of-at-least-32-characters!!");
   {
     ScopedEnv pipeline("SIGNAL_PIPELINE_KEY", "dk_from_env");
@@ -411,14 +412,36 @@ TEST(DaemonConfigTest, HelpDocumentsEverySettingAndTheEnvironment) {
   ASSERT_TRUE(parsed.ok());
   EXPECT_EQ(parsed->command, CommandLine::Command::kHelp);
   std::string help = HelpText();
-  for (const char* word :
-       {"--config", "--data-dir", "--plugin-dir", "--runtime-dir", "--admin-port", "--events-port",
-        "--bind", "--log-level", "--plugin-option", "--rate-limit", "--pipeline-key", "JWT_SECRET",
-        "ENCRYPTION_KEY", "token", "SIGTERM", "max_body_bytes", "events.max_queue_depth",
-        "--allow-insecure-plugins", "plugins.allow_insecure_permissions",
-        "SIGNAL_ALLOW_INSECURE_PLUGINS", "--queue", "--kafka-brokers", "--kafka-group",
-        "--database-url", "KAFKA_BROKERS", "KAFKA_TLS_ENABLED", "KAFKA_CONSUMER_GROUP",
-        "KAFKA_SASL_PASSWORD", "DATABASE_URL", "migrate"}) {
+  for (const char* word : {"--config",
+                           "--data-dir",
+                           "--plugin-dir",
+                           "--runtime-dir",
+                           "--admin-port",
+                           "--events-port",
+                           "--bind",
+                           "--log-level",
+                           "--plugin-option",
+                           "--rate-limit",
+                           "--pipeline-key",
+                           "JWT_SECRET",
+                           "ENCRYPTION_KEY",
+                           "token",
+                           "SIGTERM",
+                           "max_body_bytes",
+                           "events.max_queue_depth",
+                           "--allow-insecure-plugins",
+                           "plugins.allow_insecure_permissions",
+                           "SIGNAL_ALLOW_INSECURE_PLUGINS",
+                           "--queue",
+                           "--kafka-brokers",
+                           "--kafka-group",
+                           "--database-url",
+                           "KAFKA_BROKERS",
+                           "KAFKA_TLS_ENABLED",
+                           "KAFKA_CONSUMER_GROUP",
+                           "KAFKA_SASL_PASSWORD",
+                           "DATABASE_URL",
+                           "migrate"}) {
     EXPECT_NE(help.find(word), std::string::npos) << word;
   }
 }

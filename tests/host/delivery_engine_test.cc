@@ -18,12 +18,6 @@ namespace signal_host::delivery {
 namespace {
 
 namespace v1 = signal::integration::v1;
-using ::testing::Each;
-using ::testing::Field;
-using ::testing::HasSubstr;
-using ::testing::IsEmpty;
-using ::testing::Not;
-using ::testing::SizeIs;
 using delivery_test::InstallOptions;
 using delivery_test::kApiKey;
 using delivery_test::kBadWriteKey;
@@ -31,6 +25,12 @@ using delivery_test::kWriteKey;
 using delivery_test::MessageIdOf;
 using delivery_test::PollUntil;
 using delivery_test::TrackEvent;
+using ::testing::Each;
+using ::testing::Field;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::Not;
+using ::testing::SizeIs;
 
 using DeliveryEngineTest = delivery_test::DeliveryEngineFixture;
 
@@ -74,7 +74,8 @@ TEST_F(DeliveryEngineTest, DeliversEveryEventExactlyOnce) {
                                               "\"} 250\n")));
   EXPECT_THAT(metrics, HasSubstr(absl::StrCat("signal_queue_depth{integration=\"", id, "\"} 0\n")));
   EXPECT_THAT(metrics, HasSubstr(absl::StrCat("signal_delivery_request_duration_seconds_count{"
-                                              "integration=\"", id, "\"} ", attempts.size(), "\n")));
+                                              "integration=\"",
+                                              id, "\"} ", attempts.size(), "\n")));
 }
 
 TEST_F(DeliveryEngineTest, UnauthorisedWriteKeyHoldsWithoutLossUntilANewRevision) {
@@ -194,9 +195,9 @@ TEST_F(DeliveryEngineTest, ServerErrorStormThenRecoveryDeliversEverything) {
   };
   const std::string id = Install(options);
   StartEngine();
-  ASSERT_TRUE(fake_->SetFaults(
-                       R"({"statuses":[500,503,502,500,504,500,503,500],"reset_connections":2})")
-                  .ok());
+  ASSERT_TRUE(
+      fake_->SetFaults(R"({"statuses":[500,503,502,500,504,500,503,500],"reset_connections":2})")
+          .ok());
   const std::vector<std::string> ids = Enqueue(id, 300, "s");
   ASSERT_TRUE(fake_->WaitForAcceptedEvents(300, absl::Seconds(15)));
   ASSERT_TRUE(PollUntil([&] { return QueueDepth(id) == 0; }));
@@ -383,7 +384,8 @@ TEST_F(DeliveryEngineTest, UnreadableDeliverySettingsFallBackToWorkableDefaults)
   Enqueue(integration.id, 3, "g");
   ASSERT_TRUE(fake_->WaitForAcceptedEvents(3, absl::Seconds(15)));
   bool warned = false;
-  for (const std::string& line : logs()) warned |= line.find("unreadable delivery settings") != std::string::npos;
+  for (const std::string& line : logs())
+    warned |= line.find("unreadable delivery settings") != std::string::npos;
   EXPECT_TRUE(warned);
 }
 

@@ -21,8 +21,9 @@ yamllint --strict -c "$k8s/.yamllint" "$k8s" || fail "yamllint"
 
 # Paths. The base system's own (the nologin shell, apt's lists) are not the package's.
 postinst=$(dpkg-deb --ctrl-tarfile "$work/debs/signal-delivery-host_${version}_amd64.deb" | tar -xO ./postinst)
-paths=$(grep -ohE '(^|[ "=:])/(usr|etc|var)/[A-Za-z0-9._/*-]*' "$dockerfile" "$k8s"/*.yaml |
-  sed -E 's/^[ "=:]//; s#/$##' | grep -vE '^/usr/sbin/nologin$|^/var/lib/apt/' | sort -u)
+paths=$(grep -ohE '(^|[ "=:,\[])/(usr|etc|var)/[A-Za-z0-9._/*-]*' "$dockerfile" "$k8s"/*.yaml \
+  "$k8s"/scale-out/*.yaml |
+  sed -E 's/^[ "=:,[]//; s#/$##' | grep -vE '^/usr/sbin/nologin$|^/var/lib/apt/' | sort -u)
 [[ -n "$paths" ]] || fail "found no paths to check"
 for path in $paths; do
   # shellcheck disable=SC2086 # a glob (the .deb's version) is meant to expand
@@ -38,7 +39,8 @@ for flag in $flags; do
   grep -qE -- "(^| )$flag( |$)" <<<"$help" || fail "the Dockerfile passes $flag, which the host lacks"
 done
 variables=$( (grep -ohE -- '-e [A-Z_]+=' "$dockerfile" | sed 's/-e //; s/=//'
-              grep -ohE '^ *- name: [A-Z_]+$' "$k8s/deployment.yaml" | awk '{print $3}') | sort -u)
+              grep -ohE '^ *- name: [A-Z_]+$' "$k8s/deployment.yaml" "$k8s/scale-out/deployment.yaml" |
+                awk '{print $3}') | sort -u)
 for variable in $variables; do
   grep -qE "^  $variable( |$)" <<<"$help" || fail "deploy/ sets $variable, which the host does not read"
 done
@@ -72,3 +74,30 @@ for probe in "${probes[@]}"; do
   [[ $status == 200 ]] || fail "probe $probe answered $status: $(cat "$run/probe.json")"
   echo "probe $probe: 200"
 done
+
+# The scale-out example's settings load (the host gets as far as its database, which is not
+# there), and its command lines are ones the host knows.
+scale_out=$k8s/scale-out
+grep -qE "^ +- $(basename "$config_path")$" "$scale_out/kustomization.yaml" ||
+  fail "the scale-out ConfigMap does not hold $(basename "$config_path")"
+grep -qE "^ +mountPath: $(dirname "$config_path")$" "$scale_out/deployment.yaml" ||
+  fail "the scale-out pod does not mount its config at $(dirname "$config_path")"
+grep -qE "image: signal-delivery-host:$version$" "$scale_out/deployment.yaml" ||
+  fail "the scale-out image tag is not the package version $version"
+subcommand=$(grep -oE 'command: \[/usr/bin/signal-delivery-host, [a-z]+\]' "$scale_out/deployment.yaml" |
+  sed -E 's/.*, ([a-z]+)\]/\1/')
+[[ $subcommand == migrate ]] || fail "the scale-out init container does not run migrate"
+grep -qE "signal-delivery-host $subcommand " <<<"$help" || fail "the host has no $subcommand command"
+set +e
+JWT_SECRET=$(printf 'j%.0s' {1..40}) ENCRYPTION_KEY=$(printf '0%.0s' {1..64}) \
+  SIGNAL_PIPELINE_KEY=dk_deploy_test KAFKA_BROKERS=127.0.0.1:1 \
+  DATABASE_URL=postgresql://signal@127.0.0.1:1/signal \
+  timeout 60 "$host" --config "$scale_out/signal-delivery-host.yaml" --data-dir "$run/scale-out" \
+  --admin-port 0 --events-port 0 --bind 127.0.0.1 >"$run/scale-out.out" 2>"$run/scale-out.log"
+code=$?
+set -e
+[[ $code == 1 ]] || fail "the scale-out config: expected exit 1 (no database), got $code"
+if ! grep -q "127.0.0.1" "$run/scale-out.log" || grep -q "unknown setting" "$run/scale-out.log"; then
+  fail "the scale-out config did not load: $(tail -3 "$run/scale-out.log")"
+fi
+echo "scale-out: settings load; stops at the missing database as expected"

@@ -8,8 +8,8 @@
 // from the vendor holds both hosts, and one new revision resumes both.
 #include <signal.h>
 
-#include <atomic>
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <fstream>
 #include <map>
@@ -90,8 +90,8 @@ class TwoHostsTest : public ::testing::Test {
 
   HostProcess Start(int n) {
     HostSettings settings = Settings(dir_.Sub(absl::StrCat("host", n)), fake_.url);
-    settings.extra_args = {"--config", config_path_, "--kafka-brokers", brokers_,
-                           "--database-url", database_url_};
+    settings.extra_args = {"--config", config_path_,     "--kafka-brokers",
+                           brokers_,   "--database-url", database_url_};
     settings.env = {{"ENCRYPTION_KEY", kEncryptionKey}};
     return StartHost(settings);
   }
@@ -135,8 +135,8 @@ TEST_F(TwoHostsTest, SharesConfigsSurvivesAKilledHostAndHoldsTogether) {
   ASSERT_FALSE(id.empty());
   ASSERT_TRUE(WaitUntil(
       [&] {
-        return host_[1].Admin("GET", "/v1/admin/integrations/" + id, "", Token("viewer"))
-                   .status == 200;
+        return host_[1].Admin("GET", "/v1/admin/integrations/" + id, "", Token("viewer")).status ==
+               200;
       },
       10s));
   // A slow vendor keeps a backlog in both hosts, so the one killed has work in hand.
@@ -190,8 +190,8 @@ TEST_F(TwoHostsTest, SharesConfigsSurvivesAKilledHostAndHoldsTogether) {
   }
   fake_.SetFaults(R"({"poison_message_ids":["poison-1","poison-2"]})");
   // The group gives the killed host's partitions to host 2.
-  ASSERT_TRUE(WaitUntil([&] { return MetricSumOf(1, "signal_kafka_assigned_partitions") == 4; },
-                        60s));
+  ASSERT_TRUE(
+      WaitUntil([&] { return MetricSumOf(1, "signal_kafka_assigned_partitions") == 4; }, 60s));
 
   // --- Every acknowledged event arrives (the poisoned ones become dead letters).
   std::map<std::string, int> counts;
@@ -215,8 +215,8 @@ TEST_F(TwoHostsTest, SharesConfigsSurvivesAKilledHostAndHoldsTogether) {
   // again: at most the unfinished bound of each of the 4 partitions it could own.
   EXPECT_LE(duplicates, 4u * kPartitionBound);
   std::cout << "[ figures ] partitions shared out " << assign_seconds
-            << " s after the topic's first record; acknowledged " << acknowledged.size() << ", delivered "
-            << counts.size() << ", duplicates after the kill " << duplicates
+            << " s after the topic's first record; acknowledged " << acknowledged.size()
+            << ", delivered " << counts.size() << ", duplicates after the kill " << duplicates
             << ", client re-posts " << unanswered.size() << ", events in host 1's hands when "
             << "killed " << unfinished_at_kill << "\n";
 
