@@ -48,7 +48,7 @@ esac
 build_dir=${BUILD_DIR:-build-$mode}
 
 # The TSan subset: every test of these executables (labels: tests/CMakeLists.txt).
-threads_labels='^(store_test|sender_test|token_bucket_test|metrics_test|delivery_(engine|failure|parts|readiness)_test|http_server_test|loader_test|api_(hardening|events)_test|daemon_process_test)$'
+threads_labels='^(store_test|sender_test|token_bucket_test|metrics_test|delivery_(engine|failure|parts|readiness)_test|http_server_test|loader_test|api_(hardening|events)_test|daemon_process_test|postgres)$'
 case "${SUBSET:-}" in
   "") ;;
   threads)

@@ -114,23 +114,36 @@ int RunToken(const CommandLine& command_line) {
 }
 
 // Creates or upgrades the PostgreSQL schema; safe while hosts run and when several
-// run it at once (each step takes an advisory lock).
+// run it at once (each step takes an advisory lock). Exit codes: 0 done (or, with
+// --status, up to date), 1 failed (no connection, a step failed, a database newer than
+// this build), 3 (--status) migrations pending. Usage errors exit 2 from main().
 int RunMigrate(const CommandLine& command_line) {
+  constexpr int kPending = 3;
   auto conn =
       pg::Connection::Open(command_line.config.database.url, "signal-delivery-host migrate");
   if (!conn.ok()) return Fail(conn.status());
   auto before = pg::SchemaVersion(**conn);
   if (!before.ok()) return Fail(before.status());
-  const int latest = pg::LatestSchemaVersion();
+  const int known = pg::LatestSchemaVersion();
   if (command_line.migrate_status_only) {
-    std::cout << "schema version " << *before << "; this build knows " << latest << "\n";
-    return *before == latest ? 0 : 3;
+    std::cout << "schema version " << *before << " (this build knows " << known << ")\n";
+    if (*before > known) {
+      LogError("the database is newer than this build: upgrade signal-delivery-host");
+      return 1;
+    }
+    if (*before < known) {
+      std::cout << known - *before << " migration(s) pending: run `signal-delivery-host migrate`\n";
+      return kPending;
+    }
+    return 0;
   }
   if (absl::Status status = pg::Migrate(**conn); !status.ok()) return Fail(status);
-  if (*before == latest) {
-    std::cout << "schema version " << latest << ": up to date\n";
+  auto after = pg::SchemaVersion(**conn);
+  if (!after.ok()) return Fail(after.status());
+  if (*after == *before) {
+    std::cout << "schema version " << *after << ": up to date\n";
   } else {
-    std::cout << "schema migrated from version " << *before << " to " << latest << "\n";
+    std::cout << "schema version " << *before << " -> " << *after << ": migrated\n";
   }
   return 0;
 }

@@ -1,7 +1,7 @@
 // Schema migrations against a real server: from an empty database, from version 1 to
 // the latest (with the duplicates version 2 removes), hosts migrating at once, the
 // refusal of a newer schema (and of an older one unless told to migrate), and the
-// signal-db command.
+// `signal-delivery-host migrate` command.
 #include "host/store/postgres/pg_migrations.h"
 
 #include <sys/wait.h>
@@ -95,7 +95,7 @@ TEST_F(PgMigrationsTest, FromVersion1DuplicateDeadLettersCollapseIntoOne) {
   // A host does not run against an older schema unless told to migrate.
   absl::Status refused = OpenStore(/*migrate=*/false);
   EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_THAT(refused.message(), HasSubstr("signal-db migrate"));
+  EXPECT_THAT(refused.message(), HasSubstr("signal-delivery-host migrate"));
   EXPECT_EQ(Version(), 1);
 
   ASSERT_TRUE(signal_host::pg::Migrate(*conn_).ok());
@@ -132,15 +132,16 @@ TEST_F(PgMigrationsTest, ANewerSchemaIsRefused) {
   EXPECT_EQ(Version(), 3);
 }
 
-#ifdef SIGNAL_DB_BINARY
+#ifdef SIGNAL_HOST_BINARY
 struct CommandResult {
   int exit_code = -1;
   std::string output;  // stdout and stderr
 };
 
-CommandResult RunSignalDb(const std::string& args, const std::string& env = "") {
+// Runs `signal-delivery-host migrate ARGS` with extra environment ENV.
+CommandResult RunMigrate(const std::string& args, const std::string& env = "") {
   CommandResult result;
-  const std::string command = env + " " SIGNAL_DB_BINARY " " + args + " 2>&1";
+  const std::string command = env + " " SIGNAL_HOST_BINARY " migrate " + args + " 2>&1";
   FILE* pipe = popen(command.c_str(), "r");
   if (pipe == nullptr) return result;
   char buffer[512];
@@ -150,37 +151,38 @@ CommandResult RunSignalDb(const std::string& args, const std::string& env = "") 
   return result;
 }
 
-TEST_F(PgMigrationsTest, TheSignalDbCommand) {
-  CommandResult status = RunSignalDb("status --database-url " + url_);
+TEST_F(PgMigrationsTest, TheMigrateCommand) {
+  CommandResult status = RunMigrate("--status --database-url " + url_);
   EXPECT_EQ(status.exit_code, 3) << status.output;
   EXPECT_THAT(status.output, HasSubstr("schema version 0 (this build knows 2)"));
-  EXPECT_THAT(status.output, HasSubstr("signal-db migrate"));
+  EXPECT_THAT(status.output, HasSubstr("signal-delivery-host migrate"));
 
-  CommandResult migrate = RunSignalDb("migrate", "DATABASE_URL=" + url_);  // from the env
+  CommandResult migrate = RunMigrate("", "DATABASE_URL=" + url_);  // from the environment
   EXPECT_EQ(migrate.exit_code, 0) << migrate.output;
   EXPECT_THAT(migrate.output, HasSubstr("0 -> 2"));
   EXPECT_EQ(Version(), 2);
-  CommandResult again = RunSignalDb("migrate --database-url=" + url_);
+  CommandResult again = RunMigrate("--database-url " + url_);
   EXPECT_EQ(again.exit_code, 0) << again.output;
   EXPECT_THAT(again.output, HasSubstr("up to date"));
-  EXPECT_EQ(RunSignalDb("status --database-url " + url_).exit_code, 0);
+  EXPECT_EQ(RunMigrate("--status --database-url " + url_).exit_code, 0);
 
   ASSERT_TRUE(conn_->Run("INSERT INTO schema_migrations (version) VALUES (3)").ok());
-  CommandResult newer = RunSignalDb("migrate --database-url " + url_);
+  CommandResult newer = RunMigrate("--database-url " + url_);
   EXPECT_EQ(newer.exit_code, 1);
   EXPECT_THAT(newer.output, HasSubstr("newer than this build"));
-  EXPECT_EQ(RunSignalDb("status --database-url " + url_).exit_code, 1);
+  EXPECT_EQ(RunMigrate("--status --database-url " + url_).exit_code, 1);
 
   CommandResult unreachable =
-      RunSignalDb("status --database-url postgresql://signal@127.0.0.1:1/x");
+      RunMigrate("--status --database-url postgresql://signal@127.0.0.1:1/x");
   EXPECT_EQ(unreachable.exit_code, 1);
   EXPECT_THAT(unreachable.output, HasSubstr("cannot connect"));
-  EXPECT_EQ(RunSignalDb("", "DATABASE_URL=").exit_code, 2);
-  EXPECT_EQ(RunSignalDb("status", "DATABASE_URL=").exit_code, 2);
-  EXPECT_EQ(RunSignalDb("frobnicate --database-url " + url_).exit_code, 2);
+  EXPECT_EQ(RunMigrate("", "DATABASE_URL=").exit_code, 2) << "no database named";
+  EXPECT_EQ(RunMigrate("--frobnicate --database-url " + url_).exit_code, 2);
 }
 #else
-TEST(PgMigrationsCommand, IsBuilt) { FAIL() << "signal-db was not built with this test"; }
+TEST(PgMigrationsCommand, IsBuilt) {
+  FAIL() << "signal-delivery-host was not built with this test";
+}
 #endif
 
 }  // namespace

@@ -109,7 +109,7 @@ absl::StatusOr<int> CurrentVersion(Connection& conn) {
 absl::Status NewerThanKnown(int version) {
   return absl::FailedPreconditionError(
       absl::StrCat("the database schema is at version ", version, ", newer than this build knows (",
-                   LatestSchemaVersion(), "): upgrade signal-delivery-host / signal-db"));
+                   LatestSchemaVersion(), "): upgrade signal-delivery-host"));
 }
 
 }  // namespace
@@ -165,7 +165,7 @@ absl::Status PrepareSchema(Connection& conn, bool migrate) {
   if (!migrate) {
     return absl::FailedPreconditionError(absl::StrCat(
         "the database schema is at version ", *version, ", this build needs ",
-        LatestSchemaVersion(), ": run `signal-db migrate` first (or let the host migrate)"));
+        LatestSchemaVersion(), ": run `signal-delivery-host migrate` first"));
   }
   return Migrate(conn);
 }

@@ -1,5 +1,5 @@
 // The PostgreSQL schema as numbered steps. Each step runs in a transaction of its own
-// that first takes a transaction-scoped advisory lock, so hosts (or `signal-db
+// that first takes a transaction-scoped advisory lock, so hosts (or `signal-delivery-host
 // migrate` runs) starting together apply each step once, one after the other; the
 // applied versions are rows of schema_migrations(version, applied_at).
 //

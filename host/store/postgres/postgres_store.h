@@ -57,7 +57,7 @@ struct PostgresOptions {
   size_t attempt_retention = 10000;       // newest attempt records kept
   size_t dead_letter_retention = 100000;  // newest dead letters kept
   // Apply pending schema migrations at Open; otherwise a database behind this build
-  // is refused (run `signal-db migrate`). A newer one is always refused.
+  // is refused (run `signal-delivery-host migrate`). A newer one is always refused.
   bool migrate = false;
   // Unix milliseconds for created_at/updated_at; default the system clock.
   std::function<int64_t()> clock_ms;
