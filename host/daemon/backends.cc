@@ -119,8 +119,13 @@ std::string Backends::Describe() const { return description_; }
 
 absl::Status Backends::Health() const {
   if (postgres_ != nullptr) {
-    if (absl::Status status = postgres_->AllIntegrations().status(); !status.ok()) {
+    if (absl::Status status = postgres_->Ping(); !status.ok()) {
       return absl::UnavailableError(absl::StrCat("database: ", status.message()));
+    }
+  }
+  if (kafka_producer_ != nullptr) {
+    if (absl::Status status = kafka_producer_->BrokersReachable(2000); !status.ok()) {
+      return absl::UnavailableError(absl::StrCat("kafka: ", status.message()));
     }
   }
   return absl::OkStatus();

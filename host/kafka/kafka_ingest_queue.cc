@@ -164,4 +164,16 @@ absl::Status KafkaIngestQueue::Enqueue(std::span<const EnqueueItem> items) {
 
 absl::StatusOr<size_t> KafkaIngestQueue::QueueDepth(std::string_view) { return 0; }
 
+absl::Status KafkaIngestQueue::BrokersReachable(int timeout_ms) {
+  const rd_kafka_metadata_t* metadata = nullptr;
+  const rd_kafka_resp_err_t err =
+      rd_kafka_metadata(producer_, /*all_topics=*/0, /*only_rkt=*/nullptr, &metadata, timeout_ms);
+  if (metadata != nullptr) rd_kafka_metadata_destroy(metadata);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return absl::UnavailableError(
+        absl::StrCat("no broker answered within ", timeout_ms, " ms: ", rd_kafka_err2str(err)));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace signal_host::kafka

@@ -60,6 +60,10 @@ class KafkaIngestQueue final : public IngestQueue {
   // event API's backpressure in this mode is the broker's acknowledgement itself.
   absl::StatusOr<size_t> QueueDepth(std::string_view integration_id) override;
 
+  // OK when a broker answers a metadata request within `timeout_ms` (readiness
+  // probes); Unavailable with librdkafka's reason otherwise.
+  absl::Status BrokersReachable(int timeout_ms);
+
  private:
   explicit KafkaIngestQueue(const KafkaOptions& options);
   void ServeDeliveryReports();

@@ -294,5 +294,26 @@ TEST_F(TwoHostsTest, SharesConfigsSurvivesAKilledHostAndHoldsTogether) {
       60s));
 }
 
+// /readyz says whether the database and the brokers answer, naming the one that does
+// not; the hosts still stop cleanly with the brokers gone.
+TEST_F(TwoHostsTest, ReadinessFollowsTheDatabaseAndTheBrokers) {
+  auto ready = [&](int h) { return host_[h].Admin("GET", "/readyz"); };
+  ASSERT_EQ(ready(1).status, 200) << ready(1).body;
+
+  PostgresServer* server = PostgresEnvironment::server();
+  ASSERT_TRUE(server->Stop().ok());
+  Reply down = ready(1);
+  EXPECT_EQ(down.status, 503);
+  EXPECT_NE(down.body.find("database"), std::string::npos) << down.body;
+  ASSERT_TRUE(server->Restart().ok());
+  ASSERT_TRUE(WaitUntil([&] { return ready(1).status == 200; }, 30s)) << ready(1).body;
+
+  mock_->Signal(SIGTERM);
+  ASSERT_EQ(mock_->Wait(), 0);
+  Reply no_brokers = ready(0);
+  EXPECT_EQ(no_brokers.status, 503);
+  EXPECT_NE(no_brokers.body.find("kafka"), std::string::npos) << no_brokers.body;
+}
+
 }  // namespace
 }  // namespace signal_test

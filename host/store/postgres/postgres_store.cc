@@ -82,4 +82,8 @@ void PostgresStore::TrimIfDue(pg::Connection& conn, std::atomic<int64_t>& since,
   }
 }
 
+absl::Status PostgresStore::Ping() {
+  return WithConnection<absl::Status>([](pg::Connection& conn) { return conn.Run("SELECT 1"); });
+}
+
 }  // namespace signal_host

@@ -123,6 +123,10 @@ class PostgresStore : public ConfigStore,
                                                          std::string_view outcome,
                                                          const Page& page) override;
 
+  // OK when a pooled connection answers a trivial query (readiness probes); Unavailable
+  // while the server cannot be reached.
+  absl::Status Ping();
+
   // ConfigChangeFeed: changes made by any host on this database, this one included.
   void SetListener(Listener listener) override { feed_->SetListener(std::move(listener)); }
   int feed_reconnects() const { return feed_->reconnects(); }
