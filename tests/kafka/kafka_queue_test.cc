@@ -261,5 +261,26 @@ TEST_F(KafkaQueueTest, ThePerPartitionBoundPausesConsumption) {
   EXPECT_TRUE(AllPaused(queue, false));
 }
 
+TEST_F(KafkaQueueTest, ClosingCommitsWhatIsFinishedAndANewConsumerResumesThere) {
+  cluster_->CreateTopic("delivery-int-f", 2);
+  KafkaOptions options = Options();
+  options.auto_commit_interval_ms = 600000;  // only the close commits
+  KafkaDeliveryQueue& first = NewQueue(options);
+  first.SetIntegrations({"int-f"});
+  const std::vector<std::string> ids = Produce("int-f", 40);
+  LeaseAndComplete(first, "int-f", ids.size());
+  EXPECT_EQ(Probe().Committed("delivery-int-f", 2),
+            std::vector<int64_t>(2, RD_KAFKA_OFFSET_INVALID))
+      << "nothing is committed before the interval or the close";
+  first.Close();
+  EXPECT_TRUE(Probe().AllCommitted("delivery-int-f", 2)) << "the close committed the offsets";
+  // A restarted host reads only what came after.
+  KafkaDeliveryQueue& second = NewQueue(Options());
+  second.SetIntegrations({"int-f"});
+  const std::vector<std::string> later = Produce("int-f", 10, "later");
+  std::multiset<std::string> seen = LeaseAndComplete(second, "int-f", later.size());
+  EXPECT_EQ(seen, std::multiset<std::string>(later.begin(), later.end()));
+}
+
 }  // namespace
 }  // namespace signal_host::kafka::kafka_test

@@ -103,7 +103,8 @@ class ClusterProbe {
   ClusterProbe(const ClusterProbe&) = delete;
   ClusterProbe& operator=(const ClusterProbe&) = delete;
 
-  // -1 for a partition without a committed offset (or when the query failed).
+  // RD_KAFKA_OFFSET_INVALID for a partition without a committed offset; -1 when the
+  // query failed.
   std::vector<int64_t> Committed(const std::string& topic, int partitions) {
     rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(partitions);
     for (int p = 0; p < partitions; ++p) rd_kafka_topic_partition_list_add(list, topic.c_str(), p);
