@@ -214,9 +214,9 @@ TEST_F(KafkaQueueTest, TwoHostsShareAndAHoldStaysPausedAcrossTheRebalance) {
   EXPECT_TRUE(AllPaused(second, true)) << "newly assigned partitions were paused again";
   // While held, nothing is fetched (1 s window: a negative needs some wait).
   const std::vector<std::string> ids = Produce(id, 80);
-  EXPECT_FALSE(WaitFor(
-      [&] { return first.QueueDepth(id).value() + second.QueueDepth(id).value() > 0; },
-      std::chrono::seconds(1)));
+  EXPECT_FALSE(
+      WaitFor([&] { return first.QueueDepth(id).value() + second.QueueDepth(id).value() > 0; },
+              std::chrono::seconds(1)));
   // A new revision: the first host's engine writes "active"; the other hears of it.
   ASSERT_TRUE(first.SetStatus(id, "active", "").ok());
   second.ApplyStatus(id, "active");
@@ -248,7 +248,8 @@ TEST_F(KafkaQueueTest, ThePerPartitionBoundPausesConsumption) {
   const std::vector<std::string> ids = Produce("int-e", 100);
   ASSERT_TRUE(WaitFor([&] { return AllPaused(queue, true); }));
   ASSERT_TRUE(WaitFor([&] {
-    return queue.Stats().partitions.size() == 1 && queue.Stats().partitions[0].high_watermark == 100;
+    return queue.Stats().partitions.size() == 1 &&
+           queue.Stats().partitions[0].high_watermark == 100;
   }));
   // Records already fetched may still land after the pause, but nothing beyond.
   const size_t held = queue.QueueDepth("int-e").value();

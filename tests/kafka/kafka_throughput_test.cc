@@ -43,9 +43,7 @@ TEST_F(KafkaThroughputTest, DISABLED_IngestToCompleteEventsPerSecond) {
   });
   std::vector<std::thread> producers;
   for (int t = 0; t < kThreads; ++t) {
-    producers.emplace_back([&, t] {
-      Produce("tp", kPerThread, absl::StrCat("t", t), 100);
-    });
+    producers.emplace_back([&, t] { Produce("tp", kPerThread, absl::StrCat("t", t), 100); });
   }
   for (std::thread& producer : producers) producer.join();
   const double produce_s =
