@@ -18,7 +18,7 @@
 namespace signal_host::kafka {
 namespace {
 
-constexpr int kPollTimeoutMs = 50;        // also the delay before an offset is stored
+constexpr int kPollTimeoutMs = 50;  // also the delay before an offset is stored
 constexpr size_t kMaxRecordsPerRound = 1000;
 constexpr int64_t kSinkRetryInitialMs = 100;
 constexpr int64_t kSinkRetryMaxMs = 30000;
@@ -105,7 +105,8 @@ bool KafkaDeliveryQueue::TakeRecord(const rd_kafka_message_t* message) {
   if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     // Consumer errors are informational: librdkafka retries fetches itself.
     if (message->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-      LogLine(absl::StrCat("consumer: ", rd_kafka_message_errstr(const_cast<rd_kafka_message_t*>(message))));
+      LogLine(absl::StrCat("consumer: ",
+                           rd_kafka_message_errstr(const_cast<rd_kafka_message_t*>(message))));
     }
     return false;
   }
@@ -360,38 +361,6 @@ void KafkaDeliveryQueue::CloseConsumer() {
   consumer_closed_ = rd_kafka_consumer_closed(consumer_) != 0;
   if (!consumer_closed_) LogLine("the consumer did not close in time");
   if (queue != nullptr) rd_kafka_queue_destroy(queue);
-}
-
-KafkaQueueStats KafkaDeliveryQueue::Stats() {
-  KafkaQueueStats stats;
-  std::lock_guard<std::mutex> lock(mu_);
-  stats = counters_;
-  for (const auto& [key, partition] : partitions_) {
-    PartitionStats p;
-    p.topic = partition->topic;
-    p.partition = partition->partition;
-    p.integration_id = partition->integration_id;
-    p.committed_offset = partition->committed;
-    p.stored_offset = partition->stored;
-    p.unfinished = partition->watermark.Unfinished();
-    p.paused = partition->paused;
-    int64_t low = -1, high = -1;
-    // Cached from the last fetch: no request, no wait.
-    if (consumer_ != nullptr &&
-        rd_kafka_get_watermark_offsets(consumer_, p.topic.c_str(), p.partition, &low, &high) ==
-            RD_KAFKA_RESP_ERR_NO_ERROR) {
-      p.high_watermark = high;
-    }
-    if (p.high_watermark >= 0 && p.committed_offset >= 0) {
-      p.lag = p.high_watermark - p.committed_offset;
-    }
-    stats.partitions.push_back(std::move(p));
-  }
-  std::sort(stats.partitions.begin(), stats.partitions.end(),
-            [](const PartitionStats& a, const PartitionStats& b) {
-              return std::tie(a.topic, a.partition) < std::tie(b.topic, b.partition);
-            });
-  return stats;
 }
 
 }  // namespace signal_host::kafka

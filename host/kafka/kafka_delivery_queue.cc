@@ -1,11 +1,12 @@
-// KafkaDeliveryQueue: creation, shutdown and the DeliveryQueue methods the engine
-// calls. The poll thread's side (records in, rebalances, offsets, pauses) is in
+// KafkaDeliveryQueue: creation, shutdown, the DeliveryQueue methods the engine calls
+// and the stats snapshot. The poll thread's side (records in, rebalances, offsets, pauses) is in
 // kafka_consumer_loop.cc.
 #include "host/kafka/kafka_delivery_queue.h"
 
 #include <librdkafka/rdkafka.h>
 
 #include <algorithm>
+#include <tuple>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -21,7 +22,8 @@ absl::StatusOr<std::unique_ptr<KafkaDeliveryQueue>> KafkaDeliveryQueue::Create(
     const KafkaOptions& options, AttemptLog* attempts, DeadLetterSink* dead_letters,
     IntegrationStatusStore* statuses) {
   if (attempts == nullptr || dead_letters == nullptr || statuses == nullptr) {
-    return absl::InvalidArgumentError("KafkaDeliveryQueue needs an attempt log, a sink, a status store");
+    return absl::InvalidArgumentError(
+        "KafkaDeliveryQueue needs an attempt log, a sink, a status store");
   }
   if (options.max_unfinished_per_partition == 0) {
     return absl::InvalidArgumentError("max_unfinished_per_partition must be at least 1");
@@ -44,15 +46,13 @@ absl::StatusOr<std::unique_ptr<KafkaDeliveryQueue>> KafkaDeliveryQueue::Create(
       new KafkaDeliveryQueue(options, attempts, dead_letters, statuses));
   rd_kafka_conf_set_opaque(conf->get(), queue.get());
   rd_kafka_conf_set_rebalance_cb(
-      conf->get(), [](rd_kafka_t*, rd_kafka_resp_err_t err,
-                      rd_kafka_topic_partition_list_t* partitions, void* opaque) {
-        static_cast<KafkaDeliveryQueue*>(opaque)->OnRebalance(err, partitions);
-      });
+      conf->get(),
+      [](rd_kafka_t*, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* partitions,
+         void* opaque) { static_cast<KafkaDeliveryQueue*>(opaque)->OnRebalance(err, partitions); });
   rd_kafka_conf_set_offset_commit_cb(
-      conf->get(), [](rd_kafka_t*, rd_kafka_resp_err_t err,
-                      rd_kafka_topic_partition_list_t* offsets, void* opaque) {
-        static_cast<KafkaDeliveryQueue*>(opaque)->OnCommit(err, offsets);
-      });
+      conf->get(),
+      [](rd_kafka_t*, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* offsets,
+         void* opaque) { static_cast<KafkaDeliveryQueue*>(opaque)->OnCommit(err, offsets); });
   char error[512];
   rd_kafka_t* consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf->get(), error, sizeof(error));
   if (consumer == nullptr) {
@@ -228,8 +228,8 @@ absl::Status KafkaDeliveryQueue::ScheduleRetry(std::span<const int64_t> seqs,
 }
 
 absl::Status KafkaDeliveryQueue::DeadLetterEvents(std::span<const int64_t> seqs,
-                                                  std::string_view reason,
-                                                  std::string_view message, int32_t last_status,
+                                                  std::string_view reason, std::string_view message,
+                                                  int32_t last_status,
                                                   std::string_view last_response,
                                                   uint32_t attempts_added) {
   std::vector<DeadLetter> letters;
@@ -300,14 +300,45 @@ absl::Status KafkaDeliveryQueue::RecordAttempt(AttemptRecord& attempt) {
   return attempts_->RecordAttempt(attempt);
 }
 
-absl::Status KafkaDeliveryQueue::SetStatus(std::string_view integration_id,
-                                           std::string_view status, std::string_view reason) {
-  if (absl::Status written = statuses_->SetStatus(integration_id, status, reason);
-      !written.ok()) {
+absl::Status KafkaDeliveryQueue::SetStatus(std::string_view integration_id, std::string_view status,
+                                           std::string_view reason) {
+  if (absl::Status written = statuses_->SetStatus(integration_id, status, reason); !written.ok()) {
     return written;
   }
   ApplyStatus(integration_id, status);
   return absl::OkStatus();
+}
+
+KafkaQueueStats KafkaDeliveryQueue::Stats() {
+  KafkaQueueStats stats;
+  std::lock_guard<std::mutex> lock(mu_);
+  stats = counters_;
+  for (const auto& [key, partition] : partitions_) {
+    PartitionStats p;
+    p.topic = partition->topic;
+    p.partition = partition->partition;
+    p.integration_id = partition->integration_id;
+    p.committed_offset = partition->committed;
+    p.stored_offset = partition->stored;
+    p.unfinished = partition->watermark.Unfinished();
+    p.paused = partition->paused;
+    int64_t low = -1, high = -1;
+    // Cached from the last fetch: no request, no wait.
+    if (consumer_ != nullptr &&
+        rd_kafka_get_watermark_offsets(consumer_, p.topic.c_str(), p.partition, &low, &high) ==
+            RD_KAFKA_RESP_ERR_NO_ERROR) {
+      p.high_watermark = high;
+    }
+    if (p.high_watermark >= 0 && p.committed_offset >= 0) {
+      p.lag = p.high_watermark - p.committed_offset;
+    }
+    stats.partitions.push_back(std::move(p));
+  }
+  std::sort(stats.partitions.begin(), stats.partitions.end(),
+            [](const PartitionStats& a, const PartitionStats& b) {
+              return std::tie(a.topic, a.partition) < std::tie(b.topic, b.partition);
+            });
+  return stats;
 }
 
 }  // namespace signal_host::kafka

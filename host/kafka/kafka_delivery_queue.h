@@ -13,8 +13,9 @@
 // (Complete: the vendor has it) or dead-lettered (DeadLetterEvents: the sink returned
 // OK). Finishing advances the partition's contiguous watermark (watermark.h); the poll
 // thread stores that offset (enable.auto.offset.store=false + rd_kafka_offsets_store)
-// and librdkafka's auto-commit sends it every auto_commit_interval_ms, and once more
-// when a partition is revoked or the consumer closes. No commit is synchronous.
+// and librdkafka's auto-commit sends it every auto_commit_interval_ms; a revocation
+// stores the finished offsets before the partitions go (auto-commit commits them as
+// it unassigns) and the close commits them once more. No commit is synchronous.
 // Retries (ScheduleRetry) and leases live in memory only: other events of the
 // partition keep flowing, and the offset waits behind the oldest unfinished event.
 //
@@ -163,7 +164,7 @@ class KafkaDeliveryQueue final : public DeliveryQueue {
   };
   struct Integration {
     absl::btree_set<std::pair<int64_t, int64_t>> available;  // (due ms, seq), unleased
-    size_t buffered = 0;                                      // events in events_
+    size_t buffered = 0;                                     // events in events_
   };
   struct InvalidRecord {
     std::shared_ptr<Partition> partition;
@@ -217,7 +218,7 @@ class KafkaDeliveryQueue final : public DeliveryQueue {
   bool subscription_dirty_ = false;
   bool closing_ = false;
   ArrivalListener arrival_listener_;
-  KafkaQueueStats counters_;  // partitions unused: built by Stats()
+  KafkaQueueStats counters_;            // partitions unused: built by Stats()
   std::vector<InvalidRecord> invalid_;  // waiting for the sink (poll thread; mu_ to edit)
   int64_t invalid_retry_at_ms_ = 0;     // poll thread only
   int64_t invalid_backoff_ms_ = 0;      // poll thread only

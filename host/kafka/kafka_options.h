@@ -56,8 +56,7 @@ struct KafkaOptions {
 // when set (`getenv` by default; tests pass their own). InvalidArgument for a
 // KAFKA_TLS_ENABLED that is not a boolean.
 absl::Status ApplyKafkaEnvironment(
-    KafkaOptions& options,
-    const std::function<const char*(const char*)>& getenv_fn = nullptr);
+    KafkaOptions& options, const std::function<const char*(const char*)>& getenv_fn = nullptr);
 
 // Owns an rd_kafka_conf_t until it is handed to rd_kafka_new.
 struct ConfDeleter {

@@ -63,9 +63,9 @@ class KafkaEngineTest : public DeliveryEngineFixture {
     DeliveryEngine::PluginLookup plugins = [this](std::string_view vendor) {
       return vendor == "hightouch" ? plugin_->stub() : nullptr;
     };
-    engine_ = std::make_unique<DeliveryEngine>(static_cast<ConfigReader*>(store_.get()),
-                                               queue_.get(), std::move(plugins), metrics_.get(),
-                                               std::move(options));
+    engine_ =
+        std::make_unique<DeliveryEngine>(static_cast<ConfigReader*>(store_.get()), queue_.get(),
+                                         std::move(plugins), metrics_.get(), std::move(options));
     ASSERT_TRUE(engine_->Start().ok());
     queue_->SetArrivalListener([engine = engine_.get()](std::string_view integration_id) {
       engine->Notify(integration_id);
@@ -122,8 +122,7 @@ TEST_F(KafkaEngineTest, VendorFailuresRetryAndRejectsDeadLetterWithoutStallingTh
   const std::string id = Install();
   StartKafkaEngine(id);
   // Two 503s (retried), and one event Hightouch refuses (dead-lettered on its own).
-  ASSERT_TRUE(
-      fake_->SetFaults(R"({"statuses":[503,503],"poison_message_ids":["r-7"]})").ok());
+  ASSERT_TRUE(fake_->SetFaults(R"({"statuses":[503,503],"poison_message_ids":["r-7"]})").ok());
   const std::vector<std::string> ids = ProduceTracks(id, 60, "r");
   std::vector<std::string> good;
   for (const std::string& message_id : ids) {

@@ -214,9 +214,9 @@ TEST_F(KafkaQueueTest, TwoHostsShareAndAHoldStaysPausedAcrossTheRebalance) {
   EXPECT_TRUE(AllPaused(second, true)) << "newly assigned partitions were paused again";
   // While held, nothing is fetched (1 s window: a negative needs some wait).
   const std::vector<std::string> ids = Produce(id, 80);
-  EXPECT_FALSE(WaitFor(
-      [&] { return first.QueueDepth(id).value() + second.QueueDepth(id).value() > 0; },
-      std::chrono::seconds(1)));
+  EXPECT_FALSE(
+      WaitFor([&] { return first.QueueDepth(id).value() + second.QueueDepth(id).value() > 0; },
+              std::chrono::seconds(1)));
   // A new revision: the first host's engine writes "active"; the other hears of it.
   ASSERT_TRUE(first.SetStatus(id, "active", "").ok());
   second.ApplyStatus(id, "active");
@@ -248,7 +248,8 @@ TEST_F(KafkaQueueTest, ThePerPartitionBoundPausesConsumption) {
   const std::vector<std::string> ids = Produce("int-e", 100);
   ASSERT_TRUE(WaitFor([&] { return AllPaused(queue, true); }));
   ASSERT_TRUE(WaitFor([&] {
-    return queue.Stats().partitions.size() == 1 && queue.Stats().partitions[0].high_watermark == 100;
+    return queue.Stats().partitions.size() == 1 &&
+           queue.Stats().partitions[0].high_watermark == 100;
   }));
   // Records already fetched may still land after the pause, but nothing beyond.
   const size_t held = queue.QueueDepth("int-e").value();
@@ -259,6 +260,27 @@ TEST_F(KafkaQueueTest, ThePerPartitionBoundPausesConsumption) {
   EXPECT_EQ(std::set<std::string>(seen.begin(), seen.end()).size(), ids.size());
   ASSERT_TRUE(WaitFor([&] { return Probe().AllCommitted("delivery-int-e", 1); }));
   EXPECT_TRUE(AllPaused(queue, false));
+}
+
+TEST_F(KafkaQueueTest, ClosingCommitsWhatIsFinishedAndANewConsumerResumesThere) {
+  cluster_->CreateTopic("delivery-int-f", 2);
+  KafkaOptions options = Options();
+  options.auto_commit_interval_ms = 600000;  // only the close commits
+  KafkaDeliveryQueue& first = NewQueue(options);
+  first.SetIntegrations({"int-f"});
+  const std::vector<std::string> ids = Produce("int-f", 40);
+  LeaseAndComplete(first, "int-f", ids.size());
+  EXPECT_EQ(Probe().Committed("delivery-int-f", 2),
+            std::vector<int64_t>(2, RD_KAFKA_OFFSET_INVALID))
+      << "nothing is committed before the interval or the close";
+  first.Close();
+  EXPECT_TRUE(Probe().AllCommitted("delivery-int-f", 2)) << "the close committed the offsets";
+  // A restarted host reads only what came after.
+  KafkaDeliveryQueue& second = NewQueue(Options());
+  second.SetIntegrations({"int-f"});
+  const std::vector<std::string> later = Produce("int-f", 10, "later");
+  std::multiset<std::string> seen = LeaseAndComplete(second, "int-f", later.size());
+  EXPECT_EQ(seen, std::multiset<std::string>(later.begin(), later.end()));
 }
 
 }  // namespace

@@ -59,8 +59,8 @@ TEST(RecordKeyTest, UserIdThenAnonymousIdThenMessageId) {
 
 TEST(KafkaEnvironmentTest, DefaultsAndOverrides) {
   KafkaOptions options;
-  ASSERT_TRUE(ApplyKafkaEnvironment(options, [](const char*) -> const char* { return nullptr; })
-                  .ok());
+  ASSERT_TRUE(
+      ApplyKafkaEnvironment(options, [](const char*) -> const char* { return nullptr; }).ok());
   EXPECT_EQ(options.brokers, "localhost:9092");
   EXPECT_EQ(options.security_protocol, "plaintext");
 

@@ -103,7 +103,8 @@ class ClusterProbe {
   ClusterProbe(const ClusterProbe&) = delete;
   ClusterProbe& operator=(const ClusterProbe&) = delete;
 
-  // -1 for a partition without a committed offset (or when the query failed).
+  // RD_KAFKA_OFFSET_INVALID for a partition without a committed offset; -1 when the
+  // query failed.
   std::vector<int64_t> Committed(const std::string& topic, int partitions) {
     rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(partitions);
     for (int p = 0; p < partitions; ++p) rd_kafka_topic_partition_list_add(list, topic.c_str(), p);
@@ -151,11 +152,11 @@ class RawProducer {
   }
   ~RawProducer() { rd_kafka_destroy(rk_); }
   void Produce(const std::string& topic, int partition, const std::string& value) {
-    ASSERT_EQ(rd_kafka_producev(rk_, RD_KAFKA_V_TOPIC(topic.c_str()),
-                                RD_KAFKA_V_PARTITION(partition),
-                                RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
-                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END),
-              RD_KAFKA_RESP_ERR_NO_ERROR);
+    ASSERT_EQ(
+        rd_kafka_producev(rk_, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(partition),
+                          RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END),
+        RD_KAFKA_RESP_ERR_NO_ERROR);
   }
   void Flush() { ASSERT_EQ(rd_kafka_flush(rk_, 10000), RD_KAFKA_RESP_ERR_NO_ERROR); }
 

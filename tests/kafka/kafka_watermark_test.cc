@@ -1,13 +1,13 @@
 // The contiguous watermark against a simple model (a set of finished offsets),
 // over random completion orders and offsets with gaps.
-#include "host/kafka/watermark.h"
-
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <random>
 #include <set>
 #include <vector>
+
+#include "host/kafka/watermark.h"
 
 namespace signal_host::kafka {
 namespace {
