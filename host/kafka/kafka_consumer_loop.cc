@@ -71,6 +71,7 @@ void KafkaDeliveryQueue::PollLoop() {
     }
     DeadLetterInvalidRecords();
     ApplyPartitionControls();
+    if (counts_due_) RefreshPartitionCounts();
   }
   ApplyPartitionControls();
   CloseConsumer();
@@ -243,6 +244,7 @@ void KafkaDeliveryQueue::ApplyPartitionControls() {
 
 void KafkaDeliveryQueue::OnRebalance(int err, rd_kafka_topic_partition_list_t* partitions) {
   const bool cooperative = std::strcmp(rd_kafka_rebalance_protocol(consumer_), "COOPERATIVE") == 0;
+  counts_due_ = true;  // the share of the rate limit changes with the assignment
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
     PartitionList held = NewList(4);
     {

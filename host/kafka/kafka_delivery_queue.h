@@ -140,6 +140,10 @@ class KafkaDeliveryQueue final : public DeliveryQueue {
   absl::Status RecordAttempt(AttemptRecord& attempt) override;
   absl::Status SetStatus(std::string_view integration_id, std::string_view status,
                          std::string_view reason) override;
+  // This host's part of the integration's rate limit: the share of its topic's
+  // partitions assigned here (kafka_rate_share.cc). 1 while the topic's size is not
+  // known yet or nothing is assigned.
+  double RateShare(std::string_view integration_id) override;
 
  private:
   // An assigned partition. Events hold a reference: after a revocation `revoked` is
@@ -190,6 +194,9 @@ class KafkaDeliveryQueue final : public DeliveryQueue {
   void CloseConsumer();
   void OnRebalance(int err, rd_kafka_topic_partition_list_s* partitions);
   void OnCommit(int err, rd_kafka_topic_partition_list_s* offsets);
+  // Reads the partition count of each assigned topic from the brokers after a
+  // rebalance (poll thread; kafka_rate_share.cc).
+  void RefreshPartitionCounts();
 
   // State helpers; mu_ held.
   void FinishLocked(int64_t seq);
@@ -223,6 +230,9 @@ class KafkaDeliveryQueue final : public DeliveryQueue {
   int64_t invalid_retry_at_ms_ = 0;     // poll thread only
   int64_t invalid_backoff_ms_ = 0;      // poll thread only
   bool pause_due_ = false;              // poll thread only: a partition hit its bound
+  bool counts_due_ = false;             // poll thread only: assignment changed
+  int64_t counts_retry_at_ms_ = 0;      // poll thread only
+  absl::flat_hash_map<std::string, int32_t> partition_counts_;  // by topic; mu_
 
   std::atomic<bool> stop_polling_{false};
   std::thread poller_;

@@ -197,6 +197,7 @@ TEST_F(KafkaQueueTest, TwoHostsShareAndAHoldStaysPausedAcrossTheRebalance) {
   KafkaDeliveryQueue& first = NewQueue(Options());
   first.SetIntegrations({id});
   ASSERT_TRUE(WaitFor([&] { return first.Stats().partitions.size() == 4; }));
+  EXPECT_EQ(first.RateShare(id), 1.0) << "alone, the host may use the whole rate limit";
   // A credential failure on the first host: its status is written and every
   // partition it owns pauses.
   ASSERT_TRUE(first.SetStatus(id, "held", "write key revoked").ok());
@@ -212,6 +213,9 @@ TEST_F(KafkaQueueTest, TwoHostsShareAndAHoldStaysPausedAcrossTheRebalance) {
   EXPECT_GE(first.Stats().rebalances, 2u);
   EXPECT_TRUE(AllPaused(first, true)) << "kept partitions stay paused";
   EXPECT_TRUE(AllPaused(second, true)) << "newly assigned partitions were paused again";
+  // Each host may now use half of the integration's rate limit (2 of 4 partitions).
+  EXPECT_TRUE(WaitFor([&] { return first.RateShare(id) == 0.5 && second.RateShare(id) == 0.5; }))
+      << first.RateShare(id) << " + " << second.RateShare(id);
   // While held, nothing is fetched (1 s window: a negative needs some wait).
   const std::vector<std::string> ids = Produce(id, 80);
   EXPECT_FALSE(
