@@ -1,7 +1,5 @@
 #include "backends.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
@@ -14,12 +12,6 @@
 namespace signal_host::daemon {
 namespace {
 
-std::string HostName() {
-  char name[256] = {};
-  if (gethostname(name, sizeof(name) - 1) != 0 || name[0] == '\0') return "unknown";
-  return name;
-}
-
 // The URL without its password, for logs.
 std::string RedactedUrl(const std::string& url) {
   const size_t scheme_end = url.find("://");
@@ -31,25 +23,6 @@ std::string RedactedUrl(const std::string& url) {
 }
 
 }  // namespace
-
-kafka::KafkaOptions KafkaOptionsFor(const DaemonConfig& config) {
-  const KafkaConfig& k = config.kafka;
-  kafka::KafkaOptions options;
-  options.brokers = k.brokers;
-  options.group_id = k.consumer_group;
-  options.client_id = k.client_id.empty() ? "signal-delivery-host-" + HostName() : k.client_id;
-  options.topic_prefix = k.topic_prefix;
-  const bool sasl = !k.sasl_mechanism.empty();
-  options.security_protocol =
-      k.tls ? (sasl ? "sasl_ssl" : "ssl") : (sasl ? "sasl_plaintext" : "plaintext");
-  options.ssl_ca_location = k.ssl_ca_location;
-  options.sasl_mechanism = k.sasl_mechanism;
-  options.sasl_username = k.sasl_username;
-  options.sasl_password = k.sasl_password;
-  options.max_unfinished_per_partition = k.max_unfinished_per_partition;
-  options.session_timeout_ms = k.session_timeout_ms;
-  return options;
-}
 
 absl::StatusOr<std::unique_ptr<Backends>> Backends::Open(const DaemonConfig& config,
                                                          const SecretBox* secrets) {

@@ -85,7 +85,5 @@ class Backends {
   std::string description_;
 };
 
-// The librdkafka settings of the host's Kafka config (exposed for tests).
-kafka::KafkaOptions KafkaOptionsFor(const DaemonConfig& config);
 
 }  // namespace signal_host::daemon

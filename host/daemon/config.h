@@ -15,6 +15,10 @@ namespace YAML {
 class Node;
 }
 
+namespace signal_host::kafka {
+struct KafkaOptions;  // host/kafka/kafka_options.h
+}  // namespace signal_host::kafka
+
 namespace signal_host::daemon {
 
 class YamlReader;  // config_yaml.h
@@ -157,6 +161,10 @@ absl::Status CheckScaleOut(const DaemonConfig& config);
 // config, never generated per host: ENCRYPTION_KEY, JWT_SECRET and the default
 // pipeline's key. FailedPrecondition naming what is missing.
 absl::Status CheckSharedSecrets(const DaemonConfig& config);
+// The Kafka client settings of the config: brokers, group, client id (default
+// signal-delivery-host-<hostname>), security.protocol from kafka.tls and the SASL
+// mechanism (plaintext, ssl, sasl_plaintext or sasl_ssl), bounds and timeouts.
+kafka::KafkaOptions KafkaOptionsFor(const DaemonConfig& config);
 
 // Fills the paths left empty: runtime dir, plugin dir.
 void FillDerivedDefaults(DaemonConfig& config);

@@ -2,12 +2,15 @@
 // lives (SQLite or PostgreSQL). Signal's deployments name these with environment
 // variables (KAFKA_BROKERS, KAFKA_TLS_ENABLED, KAFKA_CONSUMER_GROUP, DATABASE_URL), so
 // the environment overrides the file here, and flags override both.
+#include <unistd.h>
+
 #include <cstdlib>
 #include <string>
 #include <vector>
 
 #include "config.h"
 #include "config_yaml.h"
+#include "host/kafka/kafka_options.h"
 
 namespace signal_host::daemon {
 namespace {
@@ -27,6 +30,12 @@ bool ParseBoolText(std::string_view text, bool& out) {
     return true;
   }
   return false;
+}
+
+std::string HostName() {
+  char name[256] = {};
+  if (gethostname(name, sizeof(name) - 1) != 0 || name[0] == '\0') return "unknown";
+  return name;
 }
 
 }  // namespace
@@ -143,6 +152,25 @@ absl::Status CheckSharedSecrets(const DaemonConfig& c) {
   return absl::FailedPreconditionError(
       absl::StrCat("with shared state (database.url) every host must be given the same ",
                    absl::StrJoin(missing, ", "), "; none may be generated per host"));
+}
+
+kafka::KafkaOptions KafkaOptionsFor(const DaemonConfig& config) {
+  const KafkaConfig& k = config.kafka;
+  kafka::KafkaOptions options;
+  options.brokers = k.brokers;
+  options.group_id = k.consumer_group;
+  options.client_id = k.client_id.empty() ? "signal-delivery-host-" + HostName() : k.client_id;
+  options.topic_prefix = k.topic_prefix;
+  const bool sasl = !k.sasl_mechanism.empty();
+  options.security_protocol =
+      k.tls ? (sasl ? "sasl_ssl" : "ssl") : (sasl ? "sasl_plaintext" : "plaintext");
+  options.ssl_ca_location = k.ssl_ca_location;
+  options.sasl_mechanism = k.sasl_mechanism;
+  options.sasl_username = k.sasl_username;
+  options.sasl_password = k.sasl_password;
+  options.max_unfinished_per_partition = k.max_unfinished_per_partition;
+  options.session_timeout_ms = k.session_timeout_ms;
+  return options;
 }
 
 }  // namespace signal_host::daemon

@@ -23,32 +23,6 @@ absl::Status Set(rd_kafka_conf_t* conf, const std::string& name, const std::stri
 
 void ConfDeleter::operator()(rd_kafka_conf_s* conf) const { rd_kafka_conf_destroy(conf); }
 
-absl::Status ApplyKafkaEnvironment(KafkaOptions& options,
-                                   const std::function<const char*(const char*)>& getenv_fn) {
-  auto get = [&](const char* name) -> const char* {
-    return getenv_fn ? getenv_fn(name) : std::getenv(name);
-  };
-  if (const char* brokers = get("KAFKA_BROKERS"); brokers != nullptr && *brokers != '\0') {
-    options.brokers = brokers;
-  }
-  if (const char* group = get("KAFKA_CONSUMER_GROUP"); group != nullptr && *group != '\0') {
-    options.group_id = group;
-  }
-  if (const char* tls = get("KAFKA_TLS_ENABLED"); tls != nullptr && *tls != '\0') {
-    const std::string value = absl::AsciiStrToLower(tls);
-    const bool sasl = !options.sasl_mechanism.empty();
-    if (value == "true" || value == "1" || value == "yes") {
-      options.security_protocol = sasl ? "sasl_ssl" : "ssl";
-    } else if (value == "false" || value == "0" || value == "no") {
-      options.security_protocol = sasl ? "sasl_plaintext" : "plaintext";
-    } else {
-      return absl::InvalidArgumentError(
-          absl::StrCat("KAFKA_TLS_ENABLED must be true or false, not '", tls, "'"));
-    }
-  }
-  return absl::OkStatus();
-}
-
 absl::StatusOr<ConfPtr> BuildConf(const KafkaOptions& options,
                                   const std::map<std::string, std::string>& role_properties) {
   ConfPtr conf(rd_kafka_conf_new());

@@ -2,11 +2,8 @@
 // consumer (KafkaDeliveryQueue) and the producer (KafkaIngestQueue), and how they
 // become a librdkafka configuration.
 //
-// Environment (ApplyKafkaEnvironment), as Signal's own services read it:
-//   KAFKA_BROKERS         bootstrap list, default localhost:9092
-//   KAFKA_TLS_ENABLED     true/1/yes: security.protocol ssl (sasl_ssl when a SASL
-//                         mechanism is set); false/0/no: plaintext (sasl_plaintext)
-//   KAFKA_CONSUMER_GROUP  the consumer group every host of one deployment shares
+// The daemon fills them from its settings and Signal's environment variables
+// (host/daemon/config_scale_out.cc: KafkaOptionsFor).
 #pragma once
 
 #include <cstdint>
@@ -51,12 +48,6 @@ struct KafkaOptions {
   // Raw librdkafka properties applied last (they win): anything not covered above.
   std::map<std::string, std::string> extra;
 };
-
-// Overrides `options` from KAFKA_BROKERS, KAFKA_TLS_ENABLED and KAFKA_CONSUMER_GROUP
-// when set (`getenv` by default; tests pass their own). InvalidArgument for a
-// KAFKA_TLS_ENABLED that is not a boolean.
-absl::Status ApplyKafkaEnvironment(
-    KafkaOptions& options, const std::function<const char*(const char*)>& getenv_fn = nullptr);
 
 // Owns an rd_kafka_conf_t until it is handed to rd_kafka_new.
 struct ConfDeleter {

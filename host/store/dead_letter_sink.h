@@ -1,5 +1,5 @@
 // Where a delivery queue that keeps no dead letters of its own writes them: the Kafka
-// queue (host/queue/kafka) hands failed events here and moves its offsets past them
+// queue (host/kafka) hands failed events here and moves its offsets past them
 // only once this returns OK. DeadLetterStore (dead_letter_store.h) lists and replays
 // what lands here.
 //

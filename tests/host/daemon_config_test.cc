@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "gtest/gtest.h"
+#include "host/kafka/kafka_options.h"
 
 namespace signal_host::daemon {
 namespace {
@@ -373,6 +374,37 @@ TEST(DaemonConfigTest, MigrateSubcommand) {
     EXPECT_NE(std::string(parsed.status().message()).find("DATABASE_URL"), std::string::npos);
   }
   EXPECT_FALSE(ParseCommandLine({"migrate", "--force"}).ok());
+}
+
+TEST(DaemonConfigTest, KafkaClientSettingsFollowTheConfig) {
+  ScopedEnv no_tls("KAFKA_TLS_ENABLED", nullptr);
+  ScopedEnv password("KAFKA_SASL_PASSWORD", "pw");
+  auto parsed = ParseCommandLine({"--queue", "kafka", "--database-url", "postgresql://db/s",
+                                  "--kafka-brokers", "b1:9092", "--kafka-group", "g1"});
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  kafka::KafkaOptions options = KafkaOptionsFor(parsed->config);
+  EXPECT_EQ(options.brokers, "b1:9092");
+  EXPECT_EQ(options.group_id, "g1");
+  EXPECT_EQ(options.topic_prefix, "delivery-");
+  EXPECT_EQ(options.security_protocol, "plaintext");
+  EXPECT_EQ(options.client_id.rfind("signal-delivery-host-", 0), 0u) << options.client_id;
+  EXPECT_EQ(options.max_unfinished_per_partition, 10000u);
+
+  DaemonConfig config = parsed->config;
+  config.kafka.tls = true;
+  EXPECT_EQ(KafkaOptionsFor(config).security_protocol, "ssl");
+  config.kafka.sasl_mechanism = "SCRAM-SHA-256";
+  config.kafka.sasl_username = "signal";
+  config.kafka.sasl_password = "pw";
+  options = KafkaOptionsFor(config);
+  EXPECT_EQ(options.security_protocol, "sasl_ssl");
+  EXPECT_EQ(options.sasl_mechanism, "SCRAM-SHA-256");
+  EXPECT_EQ(options.sasl_password, "pw");
+  config.kafka.tls = false;
+  config.kafka.client_id = "pod-7";
+  options = KafkaOptionsFor(config);
+  EXPECT_EQ(options.security_protocol, "sasl_plaintext");
+  EXPECT_EQ(options.client_id, "pod-7");
 }
 
 TEST(DaemonConfigTest, BadFlags) {

@@ -57,40 +57,6 @@ TEST(RecordKeyTest, UserIdThenAnonymousIdThenMessageId) {
   EXPECT_EQ(RecordKeyOf("{"), "");
 }
 
-TEST(KafkaEnvironmentTest, DefaultsAndOverrides) {
-  KafkaOptions options;
-  ASSERT_TRUE(
-      ApplyKafkaEnvironment(options, [](const char*) -> const char* { return nullptr; }).ok());
-  EXPECT_EQ(options.brokers, "localhost:9092");
-  EXPECT_EQ(options.security_protocol, "plaintext");
-
-  const std::map<std::string, std::string> env = {{"KAFKA_BROKERS", "k1:9093,k2:9093"},
-                                                  {"KAFKA_TLS_ENABLED", "true"},
-                                                  {"KAFKA_CONSUMER_GROUP", "signal-workers"}};
-  auto lookup = [&](const char* name) -> const char* {
-    auto it = env.find(name);
-    return it == env.end() ? nullptr : it->second.c_str();
-  };
-  ASSERT_TRUE(ApplyKafkaEnvironment(options, lookup).ok());
-  EXPECT_EQ(options.brokers, "k1:9093,k2:9093");
-  EXPECT_EQ(options.security_protocol, "ssl");
-  EXPECT_EQ(options.group_id, "signal-workers");
-
-  KafkaOptions sasl;
-  sasl.sasl_mechanism = "SCRAM-SHA-512";
-  ASSERT_TRUE(ApplyKafkaEnvironment(sasl, lookup).ok());
-  EXPECT_EQ(sasl.security_protocol, "sasl_ssl");
-}
-
-TEST(KafkaEnvironmentTest, RefusesANonBooleanTlsSetting) {
-  KafkaOptions options;
-  const absl::Status status = ApplyKafkaEnvironment(options, [](const char* name) -> const char* {
-    return std::string(name) == "KAFKA_TLS_ENABLED" ? "maybe" : nullptr;
-  });
-  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(options.security_protocol, "plaintext");
-}
-
 TEST(KafkaOptionsTest, ARefusedPropertyIsNamed) {
   KafkaOptions options;
   options.extra["no.such.property"] = "1";

@@ -1,7 +1,7 @@
 // The PostgreSQL mode: state shared by every host pointed at one database
 // (DATABASE_URL). Configs (integrations, immutable revisions sealed with SecretBox,
 // the revision id as associated data), the hold, dead letters and the attempt log of
-// Live Events; the queue itself lives elsewhere (Kafka, host/queue/kafka), which hands
+// Live Events; the queue itself lives elsewhere (Kafka, host/kafka), which hands
 // failed events to AddDeadLetters and takes replays through the IngestQueue given at
 // Open.
 //
