@@ -2,9 +2,7 @@
 
 #include <librdkafka/rdkafka.h>
 
-#include <cstdlib>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 
 namespace signal_host::kafka {
