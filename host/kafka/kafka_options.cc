@@ -2,7 +2,6 @@
 
 #include <librdkafka/rdkafka.h>
 
-
 #include "absl/strings/str_cat.h"
 
 namespace signal_host::kafka {
