@@ -4,6 +4,8 @@
 // event API's producer.
 #include <gtest/gtest.h>
 
+#include <chrono>
+
 #include "delivery_engine_fixture.h"
 #include "kafka_test_support.h"
 
@@ -161,6 +163,23 @@ TEST_F(KafkaEngineTest, ACredentialFailureHoldsAndPausesUntilANewRevision) {
   ASSERT_TRUE(engine_->Refresh(id).ok());
   const std::vector<std::string> second = ProduceTracks(id, 20, "h2");
   ASSERT_TRUE(WaitFor([&] { return Delivered(first) && Delivered(second); }));
+  ASSERT_TRUE(WaitFor([&] { return probe_->AllCommitted("delivery-" + id, 4); }));
+}
+
+// A 429 with Retry-After: the throttled events wait in memory, not in the partition,
+// and go out once the time has passed, each once; the offsets still reach the end.
+TEST_F(KafkaEngineTest, AThrottleWaitsForRetryAfterThenDeliversEachEventOnce) {
+  const std::string id = Install();
+  StartKafkaEngine(id);
+  ASSERT_TRUE(fake_->SetFaults(R"({"statuses":[429],"retry_after":"1"})").ok());
+  const auto started = std::chrono::steady_clock::now();
+  const std::vector<std::string> ids = ProduceTracks(id, 120, "t");
+  ASSERT_TRUE(WaitFor([&] { return Delivered(ids); }));
+  const double waited =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  EXPECT_GE(waited, 1.0) << "Retry-After: 1 was not honoured";
+  EXPECT_FALSE(Attempts(id, "throttle").empty());
+  EXPECT_EQ(fake_->GetStats().duplicate_message_ids, 0u);
   ASSERT_TRUE(WaitFor([&] { return probe_->AllCommitted("delivery-" + id, 4); }));
 }
 
