@@ -3,6 +3,7 @@
 #include <librdkafka/rdkafka.h>
 #include <simdjson.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
@@ -96,7 +97,9 @@ KafkaIngestQueue::~KafkaIngestQueue() {
   if (reports_.joinable()) reports_.join();
   if (producer_ == nullptr) return;
   // Records still in flight get their reports (and their batches' references freed).
-  rd_kafka_flush(producer_, options_.produce_timeout_ms);
+  // By now no Enqueue waits for them (the listeners stopped first), so shutdown does
+  // not wait the whole produce timeout for brokers that are gone.
+  rd_kafka_flush(producer_, std::min(options_.produce_timeout_ms, 5000));
   rd_kafka_purge(producer_, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
   rd_kafka_flush(producer_, 1000);
   rd_kafka_destroy(producer_);

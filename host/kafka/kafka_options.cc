@@ -27,6 +27,10 @@ absl::StatusOr<ConfPtr> BuildConf(const KafkaOptions& options,
       {"bootstrap.servers", options.brokers},
       {"client.id", options.client_id},
       {"security.protocol", options.security_protocol},
+      // Small requests (an event API call's records, a fetch, an offset commit) go out
+      // at once instead of waiting for the peer's delayed ACK (measured: accept p99
+      // ~50 ms with Nagle, ~13 ms without, bench_e2e --scale-out).
+      {"socket.nagle.disable", "true"},
   };
   auto set_if = [&](const char* name, const std::string& value) {
     if (!value.empty()) properties[name] = value;

@@ -1,5 +1,5 @@
-// What the SQLite store's list methods share: opaque cursors, page limits, reading
-// a page of rows, and the JSON string arrays stored in text columns.
+// What the SQLite store's list methods share: reading a page of rows, over the
+// cursors, limits and JSON string arrays of list_codec.h.
 #pragma once
 
 #include <cstdint>
@@ -9,25 +9,20 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "host/store/list_codec.h"
 #include "host/store/page.h"
 #include "host/store/sqlite_store.h"
 
 namespace signal_host::sqlite_store {
 
-inline constexpr int64_t kNoUpperBound = std::numeric_limits<int64_t>::max();
-
-// Cursors: base64url("<kind>:<position>"), where position is the last row's key.
-std::string EncodeCursor(std::string_view kind, int64_t position);
-// `start` for an empty cursor; InvalidArgument for one not issued with `kind`.
-absl::StatusOr<int64_t> DecodeCursor(std::string_view cursor, std::string_view kind,
-                                     int64_t start);
-// The page's limit, capped; InvalidArgument for 0.
-absl::StatusOr<int64_t> CheckLimit(const Page& page);
-
-// JSON string arrays (secret field names, attempt message ids).
-std::string JsonQuote(std::string_view value);
-std::string JsonStringArray(const std::vector<std::string>& values);
-absl::StatusOr<std::vector<std::string>> ParseJsonStringArray(std::string_view json);
+// Cursors, limits and JSON string arrays: host/store/list_codec.h.
+using store_lists::CheckLimit;
+using store_lists::DecodeCursor;
+using store_lists::EncodeCursor;
+using store_lists::JsonQuote;
+using store_lists::JsonStringArray;
+using store_lists::kNoUpperBound;
+using store_lists::ParseJsonStringArray;
 
 // Reads up to `limit` rows as a page; one extra row (the SQL asks for limit + 1)
 // tells whether there is a next page.

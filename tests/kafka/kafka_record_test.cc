@@ -27,9 +27,21 @@ TEST(RecordParseTest, ValueGivesTheIdWithoutOrWithAnEmptyHeader) {
   }
 }
 
+// Integers beyond 64 bits are events like any other (the plugin keeps them byte for
+// byte); the consumer must not refuse what the embedded mode delivers.
+TEST(RecordParseTest, BigNumbersAndDeepValuesAreNotItsConcern) {
+  const ParsedRecord parsed =
+      ParseRecord(R"({"type":"track","properties":{"big":123456789012345678901234567890,)"
+                  R"("neg":-98765432109876543210,"f":1e400,"deep":[[[[{"a":[1,2,{"b":null}]}]]]]},)"
+                  R"("messageId":"m-big"})",
+                  std::nullopt);
+  ASSERT_TRUE(parsed.valid) << parsed.error;
+  EXPECT_EQ(parsed.message_id, "m-big");
+}
+
 TEST(RecordParseTest, RefusesWhatIsNotAnEvent) {
   const std::map<std::string, std::string> cases = {
-      {"not json", "not valid JSON"},
+      {"not json", "not a JSON object"},
       {R"({"messageId":"m-1")", "not valid JSON"},  // truncated
       {R"(["messageId","m-1"])", "not a JSON object"},
       {R"("m-1")", "not a JSON object"},
@@ -37,6 +49,7 @@ TEST(RecordParseTest, RefusesWhatIsNotAnEvent) {
       {R"({"messageId":7})", "no message_id header"},
       {R"({"messageId":""})", "no message_id header"},
       {"", "not valid JSON"},
+      {R"({"messageId":"m-1",})", "not valid JSON"},
   };
   for (const auto& [value, why] : cases) {
     const ParsedRecord parsed = ParseRecord(value, std::nullopt);

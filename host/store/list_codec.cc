@@ -1,4 +1,4 @@
-#include "host/store/sqlite_rows.h"
+#include "host/store/list_codec.h"
 
 #include <algorithm>
 #include <optional>
@@ -10,11 +10,14 @@
 #include "rapidjson/stringbuffer.h"
 #include "rapidjson/writer.h"
 
-namespace signal_host::sqlite_store {
+namespace signal_host::store_lists {
 namespace {
 
 constexpr size_t kMaxPageLimit = 1000;
 constexpr size_t kMaxCursorChars = 64;
+
+// Debian's Abseil has its own string_view type.
+absl::string_view Av(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
 }  // namespace
 
@@ -81,4 +84,4 @@ absl::StatusOr<std::vector<std::string>> ParseJsonStringArray(std::string_view j
   return values;
 }
 
-}  // namespace signal_host::sqlite_store
+}  // namespace signal_host::store_lists
