@@ -58,6 +58,9 @@ Scale-out mode (Kafka + PostgreSQL; docs/PERFORMANCE.md, "Scale-out mode")
                         the connections are spread over the hosts' event APIs
   --hosts N             hosts in the group, 1 or 2 (default 1; needs --scale-out)
   --mock-bin PATH       signal-kafka-mock (default: the one built with this program)
+  --mock-nodelay-preload
+                        experiment: LD_PRELOAD the TCP_NODELAY shim into the mock cluster
+                        (its brokers' accepted sockets; librdkafka leaves Nagle on)
   --help
 )USAGE";
 
@@ -89,6 +92,10 @@ Flags ParseFlags(int argc, char** argv) {
     }
     if (flag == "--host-nodelay-preload") {
       flags.host_nodelay_preload = true;
+      continue;
+    }
+    if (flag == "--mock-nodelay-preload") {
+      flags.mock_nodelay_preload = true;
       continue;
     }
     if (flag == "--scale-out") {
@@ -147,7 +154,9 @@ Flags ParseFlags(int argc, char** argv) {
       Die("unknown flag " + flag + " (see --help)");
     }
   }
-  if (flags.hosts != 1 && !flags.scale_out) Die("--hosts needs --scale-out");
+  if ((flags.hosts != 1 || flags.mock_nodelay_preload) && !flags.scale_out) {
+    Die("--hosts and --mock-nodelay-preload need --scale-out");
+  }
   if (flags.scale_out && (!flags.host_config.empty() || flags.host_nodelay_preload)) {
     Die("--host-config and --host-nodelay-preload are for the SQLite mode only");
   }

@@ -26,6 +26,7 @@ struct Flags {
   int drain_timeout_s = 900;
   bool scale_out = false;
   int hosts = 1;
+  bool mock_nodelay_preload = false;
   std::string mock_bin = SIGNAL_KAFKA_MOCK_BINARY;
 };
 

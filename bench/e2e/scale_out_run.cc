@@ -23,6 +23,7 @@
 #include "process_stats.h"
 #include "rapidjson/document.h"
 #include "scale_out_cluster.h"
+#include "scale_out_report.h"
 #include "system_info.h"
 
 namespace bench_e2e {
@@ -38,8 +39,6 @@ using bench_harness::LoadAverage;
 using bench_harness::ScaleOutCluster;
 using bench_harness::WithCommas;
 
-// librdkafka's mock auto-creates a topic with 4 partitions on its first record.
-constexpr int kTopicPartitions = 4;
 // Warm-up ids live far above any sequence the timed load reaches.
 constexpr uint64_t kWarmUpSequence = 0xF000'0000'0000;
 // The drain gives up after this long without a new delivery.
@@ -70,13 +69,6 @@ bool WaitUntil(const std::function<bool()>& done, std::chrono::seconds timeout,
   }
   return done();
 }
-
-struct Cpu {
-  double hosts = 0, mock = 0, postgres = 0, fake = 0, bench = 0;
-  Cpu operator-(const Cpu& o) const {
-    return {hosts - o.hosts, mock - o.mock, postgres - o.postgres, fake - o.fake, bench - o.bench};
-  }
-};
 
 Cpu TakeCpu(const ScaleOutCluster& cluster, const ChildProcess& fake) {
   return {cluster.HostsCpuSeconds(), cluster.MockCpuSeconds(), cluster.PostgresCpuSeconds(),
@@ -120,6 +112,8 @@ int RunScaleOut(const Flags& flags) {
   options.fake_url = *fake_url;
   options.work_dir = work_dir;
   options.hosts = flags.hosts;
+  if (flags.mock_nodelay_preload)
+    options.mock_env.emplace_back("LD_PRELOAD", SIGNAL_NODELAY_PRELOAD);
   absl::StatusOr<std::unique_ptr<ScaleOutCluster>> started = ScaleOutCluster::Start(options);
   if (!started.ok()) Die(absl::StrCat(started.status().message(), "; work dir ", work_dir));
   ScaleOutCluster& cluster = **started;
@@ -204,7 +198,8 @@ int RunScaleOut(const Flags& flags) {
             << " events per request, rate "
             << (flags.rate > 0 ? absl::StrCat(flags.rate, " events/s") : "max (closed loop)")
             << ", config " << (flags.tuned ? "tuned" : "default")
-            << (flags.config_extra.empty() ? "" : " + " + flags.config_extra) << "\n"
+            << (flags.config_extra.empty() ? "" : " + " + flags.config_extra)
+            << (flags.mock_nodelay_preload ? ", mock with TCP_NODELAY shim" : "") << "\n"
             << "  delivery settings: " << installed.delivery_settings << "\n"
             << "  Kafka: signal-kafka-mock (3 brokers) " << cluster.bootstrap() << ", topic "
             << kTopicPartitions << " partitions, assigned " << Assignment(group) << " after "
@@ -347,113 +342,45 @@ int RunScaleOut(const Flags& flags) {
   started->reset();  // the mock cluster and PostgreSQL
   fake.Stop(std::chrono::seconds(10));
 
+  ScaleOutOutcome out;
+  out.work_dir = work_dir;
+  out.load_at_start = load_at_start;
+  out.load_at_end = load_at_end;
+  out.load_s = load_s;
+  out.drain_s = drain_s;
+  out.requests_ok = counters.requests_ok.load();
+  out.requests_failed = counters.requests_failed.load();
+  out.transport_errors = counters.transport_errors.load();
+  out.partial_batches = counters.partial_batches.load();
+  out.first_errors = counters.first_errors;
+  out.accepted = accepted;
+  out.delivered_in_load = delivered_in_load;
+  out.delivered = final_stats.events_accepted - baseline.events_accepted;
+  out.duplicates = final_stats.duplicate_message_ids - baseline.duplicate_message_ids;
+  out.invalid_records = static_cast<uint64_t>(final_group.invalid_records) - invalid_baseline;
+  out.max_lag = max_lag;
+  out.drained = drained;
+  out.stalled = stalled;
+  out.host_died = host_died;
   std::vector<uint32_t> all_latency, all_scheduled;
   for (WorkerResult& r : results) {
     all_latency.insert(all_latency.end(), r.latency_us.begin(), r.latency_us.end());
     all_scheduled.insert(all_scheduled.end(), r.scheduled_latency_us.begin(),
                          r.scheduled_latency_us.end());
   }
-  const Percentiles latency = Summarise(std::move(all_latency));
-  const uint64_t delivered = final_stats.events_accepted - baseline.events_accepted;
-  const uint64_t duplicates = final_stats.duplicate_message_ids - baseline.duplicate_message_ids;
-  const uint64_t unique_delivered = delivered - duplicates;
-  const uint64_t lost = accepted > unique_delivered ? accepted - unique_delivered : 0;
-  const double cores = std::thread::hardware_concurrency();
-  auto per_event = [accepted](double seconds) {
-    return accepted > 0 ? absl::StrFormat("%.2f", seconds * 1e6 / accepted) : std::string("-");
-  };
-  auto row = [](std::string_view name, const std::string& value) {
-    std::printf("  %-44s %s\n", std::string(name).c_str(), value.c_str());
-  };
-  std::printf("\n== Summary (scale-out) ==\n");
-  row("mode", absl::StrCat(flags.hosts, " host(s) in one consumer group; Kafka mock 3 brokers, ",
-                           kTopicPartitions, " partitions; PostgreSQL fsync on"));
-  row("config", flags.tuned ? "tuned (batch_size 500, rate_limit_rps 1000, burst 2000)"
-                            : "default (product page install body)");
-  row("connections x events/request",
-      absl::StrCat(
-          flags.connections, " x ", flags.batch, " over ", flags.hosts, " host(s)",
-          flags.rate > 0 ? absl::StrCat(", target ", flags.rate, " events/s") : ", closed loop"));
-  row("CPU model / CPUs", absl::StrCat(bench_harness::CpuModel(), " / ", cores));
-  row("load average (start / end of load)", load_at_start + "  /  " + load_at_end);
-  row("load phase (s)", absl::StrFormat("%.1f", load_s));
-  row("requests accepted (200)", WithCommas(counters.requests_ok.load()));
-  row("requests refused / transport errors",
-      absl::StrCat(counters.requests_failed.load(), " / ", counters.transport_errors.load(),
-                   counters.partial_batches.load() > 0
-                       ? absl::StrCat(" (partial batches: ", counters.partial_batches.load(), ")")
-                       : ""));
-  row("events accepted", WithCommas(accepted));
-  row("accepted events/s (load phase)", absl::StrFormat("%.0f", accepted / load_s));
-  row("accept latency ms p50/p90/p99/p99.9/max",
-      absl::StrFormat("%.2f / %.2f / %.2f / %.2f / %.2f (mean %.2f, n=%d)", latency.p50_ms,
-                      latency.p90_ms, latency.p99_ms, latency.p999_ms, latency.max_ms,
-                      latency.mean_ms, latency.count));
-  if (flags.rate > 0) {
-    const Percentiles scheduled = Summarise(std::move(all_scheduled));
-    row("  from scheduled send p50/p99/max", absl::StrFormat("%.2f / %.2f / %.2f", scheduled.p50_ms,
-                                                             scheduled.p99_ms, scheduled.max_ms));
-  }
-  row("ListenOverflows / ListenDrops during load",
-      absl::StrCat(listen_1.first - listen_0.first, " / ", listen_1.second - listen_0.second));
-  row("delivered during load phase", WithCommas(delivered_in_load));
-  row("delivered events/s (load phase)", absl::StrFormat("%.0f", delivered_in_load / load_s));
-  row("max consumer lag seen (sum over hosts)", WithCommas(static_cast<uint64_t>(max_lag)));
-  row("drain time after load, to lag 0 (s)",
-      drained ? absl::StrFormat("%.2f", drain_s)
-              : absl::StrFormat("not drained after %.0f s%s", drain_s,
-                                stalled ? " (no delivery for 30 s)" : ""));
-  row("end-to-end events/s (accepted/(load+drain))",
-      absl::StrFormat("%.0f", accepted / (load_s + drain_s)));
-  row("delivered to fake (unique / duplicates)",
-      absl::StrCat(WithCommas(unique_delivered), " / ", duplicates, " (ids checked: first ",
-                   WithCommas(std::min<uint64_t>(flags.dup_window, delivered)), ")"));
-  row("lost (accepted, not delivered)", WithCommas(lost));
-  row("  of which dead-lettered as invalid_record",
-      WithCommas(static_cast<uint64_t>(final_group.invalid_records) - invalid_baseline));
-  row("fake requests by status", final_stats.requests_by_status);
-  row("dead letters at end", dead_letters);
-  row("partitions per host at end", Assignment(final_group));
-  row("CPU s during load: hosts/mock/postgres/fake/bench",
-      absl::StrFormat("%.1f / %.1f / %.1f / %.1f / %.1f (of %.1f available)", cpu_load.hosts,
-                      cpu_load.mock, cpu_load.postgres, cpu_load.fake, cpu_load.bench,
-                      load_s * cores));
-  row("CPU us per event (load+drain): hosts", per_event(cpu_total.hosts));
-  row("CPU us per event (load+drain): mock cluster", per_event(cpu_total.mock));
-  row("CPU us per event (load+drain): PostgreSQL", per_event(cpu_total.postgres));
-  row("CPU us per event (load+drain): fake / bench",
-      per_event(cpu_total.fake) + " / " + per_event(cpu_total.bench));
-  const int resets = OffsetResets(work_dir, flags.hosts);
-  row("offset resets (the mock dropped unread records)",
-      absl::StrCat(resets, resets > 0 ? " - events lost in the mock cluster" : ""));
-  row("hosts' RSS at end, summed (MiB)", absl::StrFormat("%.1f", hosts_rss_kib / 1024.0));
-  row("host exit codes", exit_codes);
-  if (!counters.first_errors.empty()) {
-    std::printf("  first errors:\n");
-    for (const std::string& e : counters.first_errors) std::printf("    %s\n", e.c_str());
-  }
-  if (host_died)
-    std::printf("  A HOST EXITED during the run; see %s/host*.log\n", work_dir.c_str());
-
-  int exit_code = 0;
-  if (lost > 0 || host_died || !drained) {
-    std::printf("RESULT: FAIL, %s accepted events were not delivered%s\n", WithCommas(lost).c_str(),
-                drained ? "" : " (or the lag did not reach 0)");
-    exit_code = 1;
-  } else if (duplicates > 0) {
-    std::printf("RESULT: %" PRIu64 " duplicate deliveries (at-least-once), none lost\n",
-                duplicates);
-    exit_code = 3;
-  } else {
-    std::printf("RESULT: OK, every accepted event delivered exactly once\n");
-  }
-  if (flags.keep_data || exit_code != 0) {
-    std::printf("work dir kept: %s\n", work_dir.c_str());
-  } else {
-    std::error_code ignored;
-    std::filesystem::remove_all(work_dir, ignored);
-  }
-  return exit_code;
+  out.latency = Summarise(std::move(all_latency));
+  out.scheduled = Summarise(std::move(all_scheduled));
+  out.listen_overflows = listen_1.first - listen_0.first;
+  out.listen_drops = listen_1.second - listen_0.second;
+  out.cpu_load = cpu_load;
+  out.cpu_total = cpu_total;
+  out.requests_by_status = final_stats.requests_by_status;
+  out.dead_letters = dead_letters;
+  out.assignment = Assignment(final_group);
+  out.exit_codes = exit_codes;
+  out.offset_resets = OffsetResets(work_dir, flags.hosts);
+  out.hosts_rss_kib = hosts_rss_kib;
+  return ReportScaleOut(flags, out);
 }
 
 }  // namespace bench_e2e

@@ -43,7 +43,7 @@ absl::StatusOr<std::unique_ptr<ScaleOutCluster>> ScaleOutCluster::Start(
   const std::string& work = options.work_dir;
 
   c->mock_.Start({options.mock_bin, "--brokers", std::to_string(options.brokers)},
-                 work + "/mock.out", work + "/mock.err");
+                 work + "/mock.out", work + "/mock.err", options.mock_env);
   absl::StatusOr<std::string> bootstrap =
       c->mock_.WaitForLine("bootstrap=", std::chrono::seconds(30));
   if (!bootstrap.ok()) return bootstrap.status();

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -30,6 +31,7 @@ struct ScaleOutOptions {
   int hosts = 1;
   int brokers = 3;
   std::string consumer_group = "bench-e2e";
+  std::vector<std::pair<std::string, std::string>> mock_env;  // e.g. an LD_PRELOAD
 };
 
 // What the hosts' /metrics say about the group at one moment.
