@@ -141,21 +141,23 @@ int RunScaleOut(const Flags& flags) {
   }
 
   // Warm-up: the first batch creates the topic; wait until the group has shared out its
-  // partitions and the batch is delivered, so the timed load meets a steady group.
+  // partitions and the batch is delivered, so the timed load meets a steady group. Every
+  // host gets one batch, so each producer has the topic's metadata before the clock runs.
   HttpClient monitor;
   const std::string authorization = "Authorization: Bearer " + cluster.endpoints(0).pipeline_key;
-  {
-    std::string body = bodies.templates[0].body;
-    for (size_t i = 0; i < bodies.templates[0].id_tail_offsets.size(); ++i) {
-      bench_harness::WriteIdTail(kWarmUpSequence + i,
-                                 body.data() + bodies.templates[0].id_tail_offsets[i]);
+  const BodyTemplate& warm_up = bodies.templates[0];
+  for (size_t h = 0; h < cluster.hosts(); ++h) {
+    std::string body = warm_up.body;
+    for (size_t i = 0; i < warm_up.id_tail_offsets.size(); ++i) {
+      const uint64_t sequence = kWarmUpSequence + h * warm_up.id_tail_offsets.size() + i;
+      bench_harness::WriteIdTail(sequence, body.data() + warm_up.id_tail_offsets[i]);
     }
     HttpClient poster;
     poster.SetHeaders({authorization, "Content-Type: application/json"});
-    const HttpResult answer = poster.Post(cluster.endpoints(0).events_url + "/v1/batch", body);
+    const HttpResult answer = poster.Post(cluster.endpoints(h).events_url + "/v1/batch", body);
     if (answer.status != 200) {
-      return fail(
-          absl::StrCat("warm-up batch answered ", answer.status, ": ", answer.body, answer.error));
+      return fail(absl::StrCat("warm-up batch to host ", h + 1, " answered ", answer.status, ": ",
+                               answer.body, answer.error));
     }
   }
   const Clock::time_point assigning = Clock::now();
@@ -181,12 +183,12 @@ int RunScaleOut(const Flags& flags) {
         warm_stats = bench_harness::GetFakeStats(monitor, *fake_url);
         group = cluster.Scrape(monitor);
         return warm_stats.events_accepted + static_cast<uint64_t>(group.invalid_records) >=
-                   static_cast<uint64_t>(flags.batch) &&
+                   static_cast<uint64_t>(flags.batch) * cluster.hosts() &&
                group.consumer_lag == 0;
       },
       std::chrono::seconds(60));
   if (!warmed) {
-    return fail(absl::StrCat("the warm-up batch was not delivered within 60 s (the fake has ",
+    return fail(absl::StrCat("the warm-up batches were not delivered within 60 s (the fake has ",
                              warm_stats.events_accepted, " events, lag ", group.consumer_lag, ")"));
   }
   const FakeStats baseline = bench_harness::GetFakeStats(monitor, *fake_url);
