@@ -14,6 +14,9 @@
 //   build/bench/e2e/bench_e2e --duration 60 --connections 8
 //   build/bench/e2e/bench_e2e --duration 60 --connections 8 --tuned
 //
+// --scale-out [--hosts N] runs the same load in Kafka + PostgreSQL mode instead
+// (scale_out_run.h).
+//
 // See --help and docs/PERFORMANCE.md ("End to end").
 
 #include <curl/curl.h>
@@ -48,392 +51,45 @@
 #include "absl/strings/str_split.h"
 #include "batch_bodies.h"
 #include "child_process.h"
+#include "e2e_flags.h"
 #include "event_corpus.h"
 #include "fake_control.h"
 #include "fatal.h"
 #include "host_control.h"
 #include "http_client.h"
+#include "load.h"
+#include "process_stats.h"
 #include "rapidjson/document.h"
+#include "scale_out_run.h"
 #include "system_info.h"
 
 namespace {
 
+using bench_e2e::Flags;
+using bench_e2e::LoadPlan;
+using bench_e2e::Percentiles;
+using bench_e2e::RunConnection;
+using bench_e2e::SharedCounters;
+using bench_e2e::Summarise;
+using bench_e2e::WorkerResult;
 using bench_harness::BodyTemplate;
 using bench_harness::ChildProcess;
+using bench_harness::CpuSeconds;
 using bench_harness::Die;
 using bench_harness::FakeStats;
 using bench_harness::HttpClient;
 using bench_harness::HttpResult;
+using bench_harness::ListenOverflowsAndDrops;
 using bench_harness::LoadAverage;
 using bench_harness::ReadFile;
+using bench_harness::RssKib;
+using bench_harness::SelfCpuSeconds;
 using bench_harness::WithCommas;
-using bench_harness::WriteIdTail;
 using Clock = std::chrono::steady_clock;
-
-constexpr char kUsage[] = R"USAGE(Usage: bench_e2e [flags]
-
-End-to-end benchmark: event API -> durable queue -> Translate -> fake Hightouch.
-Starts fake-hightouch and signal-delivery-host, installs Hightouch, posts batches for
---duration seconds, waits until everything accepted is delivered, prints a summary.
-
-Load
-  --duration S          seconds of posting (default 60)
-  --connections N       concurrent keep-alive connections (default 8)
-  --batch N             events per POST /v1/batch, 1-500 (default 100)
-  --rate R              target accepted events/s over all connections, open loop;
-                        0 (default) posts as fast as the host answers (closed loop)
-  --corpus-events N     distinct corpus events cycled through (default 10000)
-Integration config
-  --tuned               batch_size 500, rate_limit_rps 1000, rate_limit_burst 2000
-                        (default: the product page's install body, i.e. the variant's
-                        batch_size 100, rate_limit_rps 100)
-  --config-extra JSON   members merged into the install config, e.g.
-                        '"batch_interval_ms":1000' (appended after --tuned's members;
-                        do not repeat one of them)
-Processes
-  --host-bin PATH       signal-delivery-host (default: the one built with this program)
-  --fake-bin PATH       fake-hightouch (default: the one built with this program)
-  --host-config FILE    passed to the host as --config
-  --host-nodelay-preload
-                        experiment: LD_PRELOAD a shim into the host that sets TCP_NODELAY
-                        on accepted connections (the host's listeners leave Nagle on)
-  --dup-window N        fake --message-id-window: distinct messageIds the fake checks
-                        for duplicates, about 20 bytes each (default 2000000); the
-                        fake keeps the full JSON of only its first 1000 events
-  --data-dir DIR        parent of the temporary data directory (default $TMPDIR or /tmp)
-  --keep-data           leave the data directory (and the host's log) in place
-Measurement
-  --report-interval S   seconds between progress lines and RSS samples (default 5)
-  --drain-timeout S     longest wait for the backlog to reach the fake (default 900)
-  --help
-)USAGE";
-
-struct Flags {
-  int duration_s = 60;
-  int connections = 8;
-  int batch = 100;
-  double rate = 0;
-  size_t corpus_events = 10000;
-  bool tuned = false;
-  std::string config_extra;
-  std::string host_bin = SIGNAL_HOST_BINARY;
-  std::string fake_bin = SIGNAL_FAKE_HIGHTOUCH_BINARY;
-  std::string host_config;
-  bool host_nodelay_preload = false;
-  size_t dup_window = 2'000'000;
-  std::string data_parent;
-  bool keep_data = false;
-  int report_interval_s = 5;
-  int drain_timeout_s = 900;
-};
-
-Flags ParseFlags(int argc, char** argv) {
-  Flags flags;
-  const std::vector<std::string> args(argv + 1, argv + argc);
-  for (size_t i = 0; i < args.size(); ++i) {
-    std::string flag = args[i];
-    std::string value;
-    bool has_value = false;
-    if (const size_t eq = flag.find('='); flag.rfind("--", 0) == 0 && eq != std::string::npos) {
-      value = flag.substr(eq + 1);
-      flag = flag.substr(0, eq);
-      has_value = true;
-    }
-    if (flag == "--help" || flag == "-h") {
-      std::cout << kUsage;
-      std::exit(0);
-    }
-    if (flag == "--tuned") {
-      flags.tuned = true;
-      continue;
-    }
-    if (flag == "--keep-data") {
-      flags.keep_data = true;
-      continue;
-    }
-    if (flag == "--host-nodelay-preload") {
-      flags.host_nodelay_preload = true;
-      continue;
-    }
-    if (!has_value) {
-      if (i + 1 >= args.size()) Die(flag + " needs a value (see --help)");
-      value = args[++i];
-    }
-    auto int_flag = [&](int* out, int min, int max) {
-      if (!absl::SimpleAtoi(value, out) || *out < min || *out > max) {
-        Die(absl::StrCat(flag, " must be an integer in [", min, ", ", max, "]"));
-      }
-    };
-    auto size_flag = [&](size_t* out, size_t min) {
-      uint64_t parsed = 0;
-      if (!absl::SimpleAtoi(value, &parsed) || parsed < min) {
-        Die(absl::StrCat(flag, " must be an integer >= ", min));
-      }
-      *out = static_cast<size_t>(parsed);
-    };
-    if (flag == "--duration") {
-      int_flag(&flags.duration_s, 1, 7 * 86400);
-    } else if (flag == "--connections") {
-      int_flag(&flags.connections, 1, 1024);
-    } else if (flag == "--batch") {
-      int_flag(&flags.batch, 1, 500);
-    } else if (flag == "--rate") {
-      if (!absl::SimpleAtod(value, &flags.rate) || flags.rate < 0) Die("--rate must be >= 0");
-    } else if (flag == "--corpus-events") {
-      size_flag(&flags.corpus_events, 1);
-    } else if (flag == "--config-extra") {
-      flags.config_extra = value;
-    } else if (flag == "--host-bin") {
-      flags.host_bin = value;
-    } else if (flag == "--fake-bin") {
-      flags.fake_bin = value;
-    } else if (flag == "--host-config") {
-      flags.host_config = value;
-    } else if (flag == "--dup-window") {
-      size_flag(&flags.dup_window, 1);
-    } else if (flag == "--data-dir") {
-      flags.data_parent = value;
-    } else if (flag == "--report-interval") {
-      int_flag(&flags.report_interval_s, 1, 3600);
-    } else if (flag == "--drain-timeout") {
-      int_flag(&flags.drain_timeout_s, 1, 7 * 86400);
-    } else {
-      Die("unknown flag " + flag + " (see --help)");
-    }
-  }
-  return flags;
-}
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
-std::pair<int64_t, int64_t> ListenOverflowsAndDrops() {
-  const std::string text = ReadFile("/proc/net/netstat");
-  size_t header = text.find("TcpExt:");
-  if (header == std::string::npos) return {-1, -1};
-  const size_t header_end = text.find('\n', header);
-  const size_t values = text.find("TcpExt:", header_end);
-  if (values == std::string::npos) return {-1, -1};
-  const size_t values_end = text.find('\n', values);
-  std::vector<std::string> names = absl::StrSplit(text.substr(header, header_end - header), ' ');
-  std::vector<std::string> numbers = absl::StrSplit(text.substr(values, values_end - values), ' ');
-  int64_t overflows = -1, drops = -1;
-  for (size_t i = 0; i < names.size() && i < numbers.size(); ++i) {
-    if (names[i] == "ListenOverflows") absl::SimpleAtoi(numbers[i], &overflows);
-    if (names[i] == "ListenDrops") absl::SimpleAtoi(numbers[i], &drops);
-  }
-  return {overflows, drops};
-}
-
 // ---------------------------------------------------------------------------------------
-// Process statistics
-
-// RSS of a process in KiB, from /proc/<pid>/status (0 if gone).
-int64_t RssKib(pid_t pid, std::string_view field = "VmRSS:") {
-  std::istringstream lines(ReadFile(absl::StrCat("/proc/", pid, "/status")));
-  for (std::string line; std::getline(lines, line);) {
-    if (line.rfind(field, 0) == 0) {
-      int64_t kib = 0;
-      std::istringstream(line.substr(field.size())) >> kib;
-      return kib;
-    }
-  }
-  return 0;
-}
-
-// User + system CPU seconds of a process (all its threads), from /proc/<pid>/stat.
-double CpuSeconds(pid_t pid) {
-  const std::string stat = ReadFile(absl::StrCat("/proc/", pid, "/stat"));
-  // The command name (field 2) may contain spaces; count fields after its ')'.
-  const size_t close = stat.rfind(')');
-  if (close == std::string::npos) return 0;
-  std::istringstream fields(stat.substr(close + 2));
-  std::string field;
-  uint64_t utime = 0, stime = 0;
-  for (int index = 3; fields >> field; ++index) {
-    if (index == 14) utime = std::strtoull(field.c_str(), nullptr, 10);
-    if (index == 15) {
-      stime = std::strtoull(field.c_str(), nullptr, 10);
-      break;
-    }
-  }
-  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
-
-double SelfCpuSeconds() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  auto secs = [](const timeval& tv) { return tv.tv_sec + tv.tv_usec / 1e6; };
-  return secs(usage.ru_utime) + secs(usage.ru_stime);
-}
-
-// ---------------------------------------------------------------------------------------
-// Load generation
-
-// Latencies of one progress interval: 0.1 ms buckets below 100 ms, 1 ms buckets up to
-// 10 s, one overflow bucket. Workers add, the monitor drains it every interval.
-class IntervalHistogram {
- public:
-  void Record(uint32_t us) { buckets_[Index(us)].fetch_add(1, std::memory_order_relaxed); }
-
-  // The interval's p99 in ms (the bucket's upper edge), and resets the counts.
-  double TakeP99Ms() {
-    std::vector<uint64_t> counts(kBuckets);
-    uint64_t total = 0;
-    for (size_t i = 0; i < kBuckets; ++i) {
-      counts[i] = buckets_[i].exchange(0, std::memory_order_relaxed);
-      total += counts[i];
-    }
-    if (total == 0) return 0;
-    const uint64_t rank = (total * 99 + 99) / 100;
-    uint64_t seen = 0;
-    for (size_t i = 0; i < kBuckets; ++i) {
-      seen += counts[i];
-      if (seen >= rank) return UpperEdgeMs(i);
-    }
-    return UpperEdgeMs(kBuckets - 1);
-  }
-
- private:
-  static constexpr size_t kFine = 1000;    // 0.1 ms each, up to 100 ms
-  static constexpr size_t kCoarse = 9900;  // 1 ms each, up to 10 s
-  static constexpr size_t kBuckets = kFine + kCoarse + 1;
-  static size_t Index(uint32_t us) {
-    if (us < 100'000) return us / 100;
-    return kFine + std::min<size_t>((us - 100'000) / 1000, kCoarse);
-  }
-  static double UpperEdgeMs(size_t i) {
-    return i < kFine ? (i + 1) * 0.1 : 100.0 + (i - kFine + 1) * 1.0;
-  }
-  std::atomic<uint64_t> buckets_[kBuckets] = {};
-};
-
-struct SharedCounters {
-  std::atomic<uint64_t> requests_ok{0};
-  std::atomic<uint64_t> events_accepted{0};
-  std::atomic<uint64_t> requests_failed{0};   // non-200 answers: nothing accepted
-  std::atomic<uint64_t> transport_errors{0};  // no answer: the outcome is unknown
-  std::atomic<uint64_t> events_unknown{0};    // events of requests without an answer
-  std::atomic<uint64_t> partial_batches{0};   // 200 with success:false
-  std::atomic<uint64_t> latency_sum_us{0};
-  std::atomic<uint64_t> latency_count{0};
-  IntervalHistogram interval_latency;
-  std::atomic<uint64_t> next_request{0};
-  std::mutex errors_mu;
-  std::vector<std::string> first_errors;
-
-  void NoteError(std::string message) {
-    std::lock_guard<std::mutex> lock(errors_mu);
-    if (first_errors.size() < 8) first_errors.push_back(std::move(message));
-  }
-};
-
-struct WorkerResult {
-  std::vector<uint32_t> latency_us;            // from the moment the request was sent
-  std::vector<uint32_t> scheduled_latency_us;  // from its scheduled time (--rate only)
-};
-
-struct LoadPlan {
-  std::string url;
-  std::string authorization;
-  const std::vector<BodyTemplate>* templates = nullptr;
-  size_t batch = 0;
-  double rate = 0;  // events/s, 0: closed loop
-  Clock::time_point start;
-  Clock::time_point end;
-};
-
-uint64_t AcceptedFromPartial(const std::string& body) {
-  rapidjson::Document doc;
-  doc.Parse(body.data(), body.size());
-  if (doc.HasParseError() || !doc.IsObject()) return 0;
-  auto it = doc.FindMember("accepted");
-  return it != doc.MemberEnd() && it->value.IsUint64() ? it->value.GetUint64() : 0;
-}
-
-void RunConnection(const LoadPlan& plan, SharedCounters& counters, WorkerResult& result) {
-  HttpClient client;
-  client.SetHeaders({plan.authorization, "Content-Type: application/json"});
-  std::string body;
-  const double request_interval_s = plan.rate > 0 ? plan.batch / plan.rate : 0;
-  while (true) {
-    const uint64_t index = counters.next_request.fetch_add(1, std::memory_order_relaxed);
-    Clock::time_point scheduled = Clock::now();
-    if (plan.rate > 0) {
-      scheduled = plan.start + std::chrono::duration_cast<Clock::duration>(
-                                   std::chrono::duration<double>(index * request_interval_s));
-      if (scheduled >= plan.end) break;
-      std::this_thread::sleep_until(scheduled);
-    } else if (scheduled >= plan.end) {
-      break;
-    }
-    const BodyTemplate& tmpl = (*plan.templates)[index % plan.templates->size()];
-    body.assign(tmpl.body);
-    for (size_t i = 0; i < tmpl.id_tail_offsets.size(); ++i) {
-      WriteIdTail(index * plan.batch + i, body.data() + tmpl.id_tail_offsets[i]);
-    }
-
-    const Clock::time_point sent = Clock::now();
-    HttpResult answer = client.Post(plan.url, body.data(), body.size());
-    const Clock::time_point done = Clock::now();
-    const auto us = [](Clock::duration d) {
-      return static_cast<uint32_t>(std::min<int64_t>(
-          std::chrono::duration_cast<std::chrono::microseconds>(d).count(), UINT32_MAX));
-    };
-    const uint32_t latency = us(done - sent);
-    result.latency_us.push_back(latency);
-    if (plan.rate > 0) result.scheduled_latency_us.push_back(us(done - scheduled));
-    counters.latency_sum_us.fetch_add(latency, std::memory_order_relaxed);
-    counters.latency_count.fetch_add(1, std::memory_order_relaxed);
-    counters.interval_latency.Record(latency);
-
-    if (answer.status == 0) {
-      counters.transport_errors.fetch_add(1);
-      counters.events_unknown.fetch_add(plan.batch);
-      counters.NoteError("transport error: " + answer.error);
-    } else if (answer.status != 200) {
-      counters.requests_failed.fetch_add(1);
-      counters.NoteError(absl::StrCat("HTTP ", answer.status, ": ", answer.body.substr(0, 300)));
-    } else if (answer.body.find("\"success\":true") != std::string::npos) {
-      counters.requests_ok.fetch_add(1, std::memory_order_relaxed);
-      counters.events_accepted.fetch_add(plan.batch, std::memory_order_relaxed);
-    } else {
-      counters.requests_ok.fetch_add(1, std::memory_order_relaxed);
-      counters.partial_batches.fetch_add(1);
-      counters.events_accepted.fetch_add(AcceptedFromPartial(answer.body));
-      counters.NoteError("partial batch: " + answer.body.substr(0, 300));
-    }
-  }
-}
-
-// ---------------------------------------------------------------------------------------
-// Summary helpers
-
-struct Percentiles {
-  size_t count = 0;
-  double p50_ms = 0, p90_ms = 0, p99_ms = 0, p999_ms = 0, max_ms = 0, mean_ms = 0;
-};
-
-Percentiles Summarise(std::vector<uint32_t> samples) {
-  Percentiles p;
-  p.count = samples.size();
-  if (samples.empty()) return p;
-  std::sort(samples.begin(), samples.end());
-  // Nearest rank.
-  auto at = [&samples](double q) {
-    size_t rank = static_cast<size_t>(std::ceil(q * samples.size()));
-    rank = std::clamp<size_t>(rank, 1, samples.size());
-    return samples[rank - 1] / 1000.0;
-  };
-  p.p50_ms = at(0.50);
-  p.p90_ms = at(0.90);
-  p.p99_ms = at(0.99);
-  p.p999_ms = at(0.999);
-  p.max_ms = samples.back() / 1000.0;
-  double sum = 0;
-  for (uint32_t s : samples) sum += s;
-  p.mean_ms = sum / samples.size() / 1000.0;
-  return p;
-}
 
 struct RssSample {
   double t_s;
@@ -462,9 +118,14 @@ double RssSlopeMibPerMin(const std::vector<RssSample>& samples, double from_s) {
 
 int main(int argc, char** argv) {
   bench_harness::SetProgramName("bench_e2e");
-  const Flags flags = ParseFlags(argc, argv);
+  const Flags flags = bench_e2e::ParseFlags(argc, argv);
   signal(SIGPIPE, SIG_IGN);
   curl_global_init(CURL_GLOBAL_DEFAULT);
+  if (flags.scale_out) {
+    const int exit_code = bench_e2e::RunScaleOut(flags);
+    curl_global_cleanup();
+    return exit_code;
+  }
 
   // A fresh data directory: the durable queue starts empty.
   std::string parent = flags.data_parent;
@@ -479,32 +140,18 @@ int main(int argc, char** argv) {
   std::filesystem::create_directories(data_dir);
 
   // Corpus, bodies.
-  signal_bench::CorpusOptions corpus_options;
-  corpus_options.event_count = flags.corpus_events;
-  // The event API refuses JSON nested deeper than 64 levels (the whole batch is a 400), so
-  // the deep events stay at 40-60 levels here.
-  corpus_options.max_deep_levels = 60;
-  const signal_bench::Corpus corpus = signal_bench::GenerateCorpus(corpus_options);
-  const uint32_t run_nonce = static_cast<uint32_t>(
-      std::chrono::system_clock::now().time_since_epoch().count() ^ (getpid() << 16));
-  const std::vector<BodyTemplate> templates =
-      bench_harness::BuildTemplates(corpus, static_cast<size_t>(flags.batch), run_nonce);
-  size_t body_bytes = 0;
-  for (const BodyTemplate& t : templates) body_bytes += t.body.size();
-  const double mean_body_bytes = static_cast<double>(body_bytes) / templates.size();
-  if (mean_body_bytes > 524288) Die("bodies exceed the event API's 512 KB limit; lower --batch");
-  for (const BodyTemplate& t : templates) {
-    if (t.body.size() > 524288) Die("a body exceeds the event API's 512 KB limit; lower --batch");
-  }
+  const bench_e2e::LoadBodies bodies = bench_e2e::BuildLoadBodies(
+      static_cast<size_t>(flags.batch), flags.corpus_events, flags.corpus_bigint_per_mille);
+  const std::vector<BodyTemplate>& templates = bodies.templates;
+  const double mean_body_bytes = bodies.mean_body_bytes;
 
   // fake-hightouch.
   ChildProcess fake;
   constexpr const char* kVendorKey = bench_harness::kVendorKey;
-  fake.Start(
-      {flags.fake_bin, "--port", "0", "--write-key", kVendorKey, "--api-key", kVendorKey,
-       "--source", "src-12345:12345", "--message-id-window", std::to_string(flags.dup_window),
-       "--max-recorded-events", "1000"},
-      work_dir + "/fake.out", work_dir + "/fake.err");
+  fake.Start({flags.fake_bin, "--port", "0", "--write-key", kVendorKey, "--api-key", kVendorKey,
+              "--source", "src-12345:12345", "--message-id-window",
+              std::to_string(flags.dup_window), "--max-recorded-events", "1000"},
+             work_dir + "/fake.out", work_dir + "/fake.err");
   const absl::StatusOr<std::string> fake_listening =
       fake.WaitForLine("listening on ", std::chrono::seconds(30));
   if (!fake_listening.ok()) Die(std::string(fake_listening.status().message()));
@@ -565,7 +212,7 @@ int main(int argc, char** argv) {
             << (flags.config_extra.empty() ? "" : " + " + flags.config_extra)
             << (flags.host_nodelay_preload ? ", host with TCP_NODELAY shim" : "") << "\n"
             << "  delivery settings: " << delivery_settings << "\n"
-            << "  corpus: " << corpus.events.size() << " events, mean request body "
+            << "  corpus: " << bodies.corpus_events << " events, mean request body "
             << static_cast<int64_t>(mean_body_bytes) << " bytes; work dir " << work_dir << "\n"
             << "  host pid " << host.pid() << ", fake pid " << fake.pid() << ", load average "
             << LoadAverage() << ", " << std::thread::hardware_concurrency() << " CPUs\n"
@@ -589,7 +236,7 @@ int main(int argc, char** argv) {
   std::vector<WorkerResult> results(flags.connections);
   std::vector<std::thread> workers;
   for (int i = 0; i < flags.connections; ++i) {
-    workers.emplace_back([&, i] { RunConnection(plan, counters, results[i]); });
+    workers.emplace_back([&, i] { RunConnection(plan, plan.url, counters, results[i]); });
   }
 
   std::vector<RssSample> rss;

@@ -39,6 +39,12 @@ void ChildProcess::Start(const std::vector<std::string>& argv, const std::string
     const int out = open(stdout_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
     const int err = open(stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
     if (out < 0 || err < 0) _exit(127);
+    // Not the bench's stdin: signal-kafka-mock exits when a piped stdin ends.
+    const int in = open("/dev/null", O_RDONLY);
+    if (in >= 0) {
+      dup2(in, STDIN_FILENO);
+      close(in);
+    }
     dup2(out, STDOUT_FILENO);
     dup2(err, STDERR_FILENO);
     close(out);

@@ -21,7 +21,8 @@ class ChildProcess {
   ChildProcess& operator=(const ChildProcess&) = delete;
   ~ChildProcess() { Stop(std::chrono::seconds(60)); }
 
-  // stdout and stderr go to files, so a chatty child can never block on a full pipe.
+  // stdout and stderr go to files, so a chatty child can never block on a full pipe;
+  // stdin is /dev/null (signal-kafka-mock would exit when a piped stdin ends).
   // The child gets SIGTERM when the calling THREAD ends (PR_SET_PDEATHSIG follows the
   // thread), so start children from one that outlives them. Dies (exit 2) if fork fails.
   void Start(const std::vector<std::string>& argv, const std::string& stdout_path,

@@ -3,6 +3,10 @@
 #include <cstdio>
 #include <fstream>
 #include <sstream>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
 
 namespace bench_harness {
 
@@ -58,6 +62,24 @@ std::string ShellQuote(const std::string& text) {
   std::string out = "'";
   for (char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
   return out + "'";
+}
+
+std::pair<int64_t, int64_t> ListenOverflowsAndDrops() {
+  const std::string text = ReadFile("/proc/net/netstat");
+  size_t header = text.find("TcpExt:");
+  if (header == std::string::npos) return {-1, -1};
+  const size_t header_end = text.find('\n', header);
+  const size_t values = text.find("TcpExt:", header_end);
+  if (values == std::string::npos) return {-1, -1};
+  const size_t values_end = text.find('\n', values);
+  std::vector<std::string> names = absl::StrSplit(text.substr(header, header_end - header), ' ');
+  std::vector<std::string> numbers = absl::StrSplit(text.substr(values, values_end - values), ' ');
+  int64_t overflows = -1, drops = -1;
+  for (size_t i = 0; i < names.size() && i < numbers.size(); ++i) {
+    if (names[i] == "ListenOverflows") absl::SimpleAtoi(numbers[i], &overflows);
+    if (names[i] == "ListenDrops") absl::SimpleAtoi(numbers[i], &drops);
+  }
+  return {overflows, drops};
 }
 
 }  // namespace bench_harness

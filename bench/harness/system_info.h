@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 
 namespace bench_harness {
 
@@ -15,6 +16,9 @@ std::string LoadAverage();
 
 // "Intel(R) Xeon(R) ..." from /proc/cpuinfo, or "unknown".
 std::string CpuModel();
+
+// ListenOverflows and ListenDrops of /proc/net/netstat (machine-wide); -1 if unknown.
+std::pair<int64_t, int64_t> ListenOverflowsAndDrops();
 
 // 1234567 -> "1,234,567".
 std::string WithCommas(uint64_t value);
